@@ -1,0 +1,166 @@
+/**
+ * Validates a user config and normalises it once into the fully-resolved form that master and
+ * subtask share: absolute paths, burst settings filled in, spool and log locations decided.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { z } from 'zod';
+import { PushtaskError } from '../shared/errors.js';
+import { isSecretKey } from '../shared/secrets.js';
+import {
+  BURST_DEFAULTS,
+  configSchema,
+  type BurstSettings,
+  type LogLevel,
+  type PushtaskConfig,
+  type RetryConfig,
+  type TransportConfig,
+} from './schema.js';
+
+export type WriteMode = 'replace' | 'append';
+
+export interface ResolvedWatchFile {
+  kind: 'file';
+  index: number;
+  /** Absolute path of the data file. */
+  path: string;
+  mode: WriteMode;
+  burst: BurstSettings | null;
+}
+
+export interface ResolvedWatchDir {
+  kind: 'dir';
+  index: number;
+  /** Absolute path of the drop folder. */
+  path: string;
+  mode: WriteMode;
+  recursive: boolean;
+  stableMs: number;
+  usePolling: boolean;
+  followSymlinks: boolean;
+}
+
+export type ResolvedWatch = ResolvedWatchFile | ResolvedWatchDir;
+
+export interface ResolvedConfig {
+  watch: ResolvedWatch[];
+  transport: TransportConfig;
+  intervalMs: number;
+  deadTimeMs: number;
+  autoFlush: boolean;
+  gracefulTimeoutMs: number;
+  operationTimeoutMs: number;
+  /** Folder of the first watch entry: heartbeat files and archival start here. */
+  dataDir: string;
+  spoolDir: string;
+  heartbeat: { intervalSec: number; name: string };
+  archive: { afterDays: number; toFolder: string };
+  retry: RetryConfig;
+  log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string };
+}
+
+/** Identity with types, for config files: `export default defineConfig({...})`. */
+export function defineConfig(config: PushtaskConfig): PushtaskConfig {
+  return config;
+}
+
+export class ConfigError extends PushtaskError {
+  readonly problems: string[];
+  constructor(problems: string[], source?: string) {
+    const where = source ? ` in ${source}` : '';
+    super('CONFIG_INVALID', `Invalid pushtask configuration${where}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function describeGiven(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return `an object with keys ${Object.keys(value as object).join(', ') || '(none)'}`;
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.map(String).join('.') : '(config)';
+  const secret = issue.path.some((key) => typeof key === 'string' && isSecretKey(key));
+  const given = 'input' in issue && !secret ? `; given ${describeGiven(issue.input)}` : '';
+  if (issue.code === 'unrecognized_keys') {
+    return `${where}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
+  }
+  if (issue.code === 'invalid_union' && issue.path.length >= 1 && issue.path[0] === 'watch') {
+    return `${where}: expected { file: "path" } or { dir: "path" } with their options${given}`;
+  }
+  return `${where}: ${issue.message}${given}`;
+}
+
+export interface ResolveOptions {
+  /** Base for relative paths. @default process.cwd() */
+  cwd?: string;
+  /** Named in error messages (a config file's path). */
+  source?: string;
+}
+
+export function resolveConfig(input: unknown, options: ResolveOptions = {}): ResolvedConfig {
+  const parsed = configSchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map(formatIssue), options.source);
+  }
+  const config = parsed.data;
+  const cwd = options.cwd ?? process.cwd();
+  const abs = (p: string) => path.resolve(cwd, p);
+
+  const watch: ResolvedWatch[] = config.watch.map((entry, index) => {
+    if ('file' in entry) {
+      const burst = entry.burstMode === false ? null : { ...BURST_DEFAULTS, ...(entry.burstMode === true ? {} : entry.burstMode) };
+      return { kind: 'file', index, path: abs(entry.file), mode: entry.mode, burst };
+    }
+    return {
+      kind: 'dir',
+      index,
+      path: abs(entry.dir),
+      mode: entry.mode,
+      recursive: entry.recursive,
+      stableMs: entry.stableMs,
+      usePolling: entry.usePolling,
+      followSymlinks: entry.followSymlinks,
+    };
+  });
+
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  for (const entry of watch) {
+    const previous = seen.get(entry.path);
+    if (previous !== undefined) problems.push(`watch.${entry.index}: ${entry.path} is already watch.${previous}`);
+    seen.set(entry.path, entry.index);
+  }
+  if (problems.length) throw new ConfigError(problems, options.source);
+
+  const first = watch[0]!;
+  const dataDir = first.kind === 'file' ? path.dirname(first.path) : first.path;
+  const transport: TransportConfig =
+    config.transport.type === 'local' ? { ...config.transport, dir: abs(config.transport.dir) } : config.transport;
+  const logDir = abs(config.log.dir);
+
+  return {
+    watch,
+    transport,
+    intervalMs: config.intervalMs,
+    deadTimeMs: config.deadTimeMs,
+    autoFlush: config.autoFlush,
+    gracefulTimeoutMs: config.gracefulTimeoutMs,
+    operationTimeoutMs: config.operationTimeoutMs,
+    dataDir,
+    spoolDir: config.spoolDir ? abs(config.spoolDir) : path.join(dataDir, 'upload', transport.type),
+    heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },
+    archive: config.archive,
+    retry: config.retry,
+    log: {
+      level: config.log.level,
+      console: config.log.console,
+      masterFile: path.join(logDir, 'pushtask-master.log'),
+      subtaskFile: path.join(logDir, 'pushtask-subtask.log'),
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Errors carry a stable string `code` so they survive the IPC hop between subtask and master,
+ * where `instanceof` does not.
+ */
+export type PushtaskErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_LOAD_FAILED'
+  | 'UNKNOWN_FILE'
+  | 'SPOOL_LOCKED'
+  | 'SUBTASK_START_FAILED'
+  | 'CONNECT_FAILED'
+  | 'AUTH_FAILED'
+  | 'HOST_KEY_REJECTED'
+  | 'UPLOAD_FAILED'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'UNSAFE_PATH'
+  | 'SOURCE_MISSING';
+
+export class PushtaskError extends Error {
+  readonly code: PushtaskErrorCode;
+  constructor(code: PushtaskErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PushtaskError';
+    this.code = code;
+  }
+}
+
+/** A plain, serialisable description of an error (for IPC, events and status.json). */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+}
+
+export function toErrorInfo(error: unknown): ErrorInfo {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { code: typeof code === 'string' ? code : 'ERROR', message: error.message };
+  }
+  return { code: 'ERROR', message: String(error) };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Authentication and host-key errors are not cured by hammering: they go on the long schedule. */
+export function isPermanentLooking(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'AUTH_FAILED' || code === 'HOST_KEY_REJECTED';
+}

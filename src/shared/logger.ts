@@ -1,0 +1,65 @@
+/**
+ * Structured logs: JSON lines to a file, human-readable lines to the console. Known secret
+ * values are scrubbed from every line before it is written, whatever logged them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogLevel } from '../config/schema.js';
+import { REDACT_PATHS, scrubSecrets } from './secrets.js';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  name: 'master' | 'subtask' | 'cli';
+  level: LogLevel;
+  /** JSON log file; created owner-only. */
+  file?: string;
+  console: boolean;
+  /** Secret values to scrub from every line. */
+  secrets?: readonly string[];
+  /** Synchronous writes (the subtask: a crash must not eat the line that explains it). */
+  sync?: boolean;
+  /** Where console lines go. @default process.stderr */
+  consoleStream?: NodeJS.WritableStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const streams: pino.StreamEntry[] = [];
+  if (options.file) {
+    fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
+    streams.push({
+      level: 'trace',
+      stream: pino.destination({ dest: options.file, sync: options.sync ?? false, mkdir: true, mode: 0o600 }),
+    });
+  }
+  if (options.console) {
+    streams.push({
+      level: 'trace',
+      stream: pretty({
+        sync: true,
+        destination: (options.consoleStream ?? process.stderr) as never,
+        colorize: Boolean((options.consoleStream ?? process.stderr) === process.stderr && process.stderr.isTTY),
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,component',
+        messageFormat: '[{component}] {msg}',
+      }),
+    });
+  }
+  const secrets = options.secrets ?? [];
+  return pino(
+    {
+      level: options.level,
+      base: { component: options.name, pid: process.pid },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      hooks: secrets.length ? { streamWrite: (line) => scrubSecrets(line, secrets) } : undefined,
+    },
+    streams.length ? pino.multistream(streams) : pino.destination({ dest: '/dev/null', sync: false }),
+  );
+}
+
+/** A logger that drops everything (tests, library users who pass none). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,183 @@
+/**
+ * The spool: snapshots waiting for upload. Each snapshot is a pair written in this order:
+ * `<id>.<version>.json` (where it goes) and `<id>.<version>.snap` (the bytes, via temp + fsync +
+ * rename). A pair is complete once the `.snap` exists; anything else found at start is debris of
+ * a crash and removed. `id` is derived from the remote path, so a newer snapshot of the same file
+ * supersedes an older one: latest content wins. Snapshots are deleted only after the transport
+ * confirmed the upload.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { atomicCopy, isTempName } from '../shared/atomicCopy.js';
+import { PushtaskError, errorMessage } from '../shared/errors.js';
+
+export type SnapshotKind = 'data' | 'drop' | 'heartbeat' | 'residual';
+
+export interface SnapshotMeta {
+  id: string;
+  version: number;
+  kind: SnapshotKind;
+  /** Absolute path of the file the snapshot was taken of. */
+  source: string;
+  /** Destination below the remote folder ('/'-separated). */
+  remotePath: string;
+  /** The source's size and mtime when the snapshot was taken. */
+  size: number;
+  mtimeMs: number;
+  queuedAt: number;
+}
+
+export interface Snapshot extends SnapshotMeta {
+  /** The snapshot's bytes in the spool. */
+  dataPath: string;
+  metaPath: string;
+}
+
+export interface SourceToSnapshot {
+  kind: SnapshotKind;
+  source: string;
+  remotePath: string;
+}
+
+const MAX_COPY_ATTEMPTS = 5;
+
+export function snapshotId(remotePath: string): string {
+  return createHash('sha256').update(remotePath).digest('hex').slice(0, 20);
+}
+
+export class Spool {
+  readonly dir: string;
+  #lastVersion = 0;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  async ensureDir(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  #nextVersion(): number {
+    this.#lastVersion = Math.max(Date.now(), this.#lastVersion + 1);
+    return this.#lastVersion;
+  }
+
+  #paths(id: string, version: number): { dataPath: string; metaPath: string } {
+    const stem = path.join(this.dir, `${id}.${version}`);
+    return { dataPath: `${stem}.snap`, metaPath: `${stem}.json` };
+  }
+
+  /**
+   * Copies `source` into the spool. A file that changes while being copied is copied again, so
+   * the snapshot is a state the file really had. Returns null when the source does not exist.
+   */
+  async snapshot(request: SourceToSnapshot): Promise<Snapshot | null> {
+    const id = snapshotId(request.remotePath);
+    const version = this.#nextVersion();
+    const { dataPath, metaPath } = this.#paths(id, version);
+    let before = await statOrNull(request.source);
+    if (!before) return null;
+    const meta: SnapshotMeta = {
+      id,
+      version,
+      kind: request.kind,
+      source: request.source,
+      remotePath: request.remotePath,
+      size: before.size,
+      mtimeMs: before.mtimeMs,
+      queuedAt: Date.now(),
+    };
+    await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600 });
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true });
+        const after = await statOrNull(request.source);
+        if (!after) break; // deleted after we copied it: the copy is the last state it had
+        const stable = after.size === before.size && after.mtimeMs === before.mtimeMs;
+        before = after;
+        if (stable || attempt >= MAX_COPY_ATTEMPTS) break;
+      }
+    } catch (error) {
+      await fs.rm(metaPath, { force: true });
+      await fs.rm(dataPath, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new PushtaskError('UPLOAD_FAILED', `Snapshot of ${request.source} into ${this.dir} failed: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    // Keep the size/mtime of the state we really copied.
+    if (before.size !== meta.size || before.mtimeMs !== meta.mtimeMs) {
+      meta.size = before.size;
+      meta.mtimeMs = before.mtimeMs;
+      await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600 });
+    }
+    return { ...meta, dataPath, metaPath };
+  }
+
+  /** Deletes a snapshot: bytes first, so a crash in between leaves only a harmless meta file. */
+  async remove(snapshot: Pick<Snapshot, 'dataPath' | 'metaPath'>): Promise<void> {
+    await fs.rm(snapshot.dataPath, { force: true });
+    await fs.rm(snapshot.metaPath, { force: true });
+  }
+
+  /**
+   * The complete snapshots in the spool, newest version per id, oldest first. Removes crash
+   * debris (temp files, metas without bytes, superseded versions).
+   */
+  async recover(): Promise<Snapshot[]> {
+    await this.ensureDir();
+    const names = await fs.readdir(this.dir);
+    const present = new Set(names);
+    const newest = new Map<string, Snapshot>();
+    const doomed: string[] = [];
+    for (const name of names) {
+      if (isTempName(name)) {
+        doomed.push(name);
+        continue;
+      }
+      const match = /^([0-9a-f]{20})\.(\d+)\.json$/.exec(name);
+      if (!match) continue;
+      const [, id, versionText] = match as unknown as [string, string, string];
+      const version = Number(versionText);
+      this.#lastVersion = Math.max(this.#lastVersion, version);
+      const { dataPath, metaPath } = this.#paths(id, version);
+      if (!present.has(path.basename(dataPath))) {
+        doomed.push(name);
+        continue;
+      }
+      let meta: SnapshotMeta;
+      try {
+        meta = JSON.parse(await fs.readFile(metaPath, 'utf8')) as SnapshotMeta;
+      } catch {
+        doomed.push(name, path.basename(dataPath));
+        continue;
+      }
+      const snapshot: Snapshot = { ...meta, id, version, dataPath, metaPath };
+      const current = newest.get(id);
+      if (!current || current.version < version) {
+        if (current) doomed.push(path.basename(current.dataPath), path.basename(current.metaPath));
+        newest.set(id, snapshot);
+      } else {
+        doomed.push(name, path.basename(dataPath));
+      }
+    }
+    for (const name of names) {
+      const orphan = /^([0-9a-f]{20})\.(\d+)\.snap$/.exec(name);
+      if (orphan && !present.has(`${orphan[1]}.${orphan[2]}.json`)) doomed.push(name);
+    }
+    await Promise.all(doomed.map((name) => fs.rm(path.join(this.dir, name), { force: true })));
+    return [...newest.values()].sort((a, b) => a.version - b.version);
+  }
+}
+
+async function statOrNull(file: string): Promise<{ size: number; mtimeMs: number } | null> {
+  try {
+    const stats = await fs.stat(file);
+    return stats.isFile() ? { size: stats.size, mtimeMs: stats.mtimeMs } : null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}

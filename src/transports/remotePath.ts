@@ -1,0 +1,36 @@
+/**
+ * Remote paths are always relative to the transport's remote folder and can never leave it,
+ * whatever a local file is called.
+ */
+import path from 'node:path';
+import { PushtaskError } from '../shared/errors.js';
+
+/** Normalises a relative remote path ('/'-separated) or throws UNSAFE_PATH. */
+export function safeRemotePath(relative: string): string {
+  const unixy = relative.split(path.sep).join('/');
+  if (unixy.includes('\0')) throw unsafe(relative, 'contains a NUL byte');
+  if (unixy.startsWith('/') || /^[A-Za-z]:/.test(unixy)) throw unsafe(relative, 'is absolute');
+  const parts = unixy.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.length === 0) throw unsafe(relative, 'is empty');
+  if (parts.includes('..')) throw unsafe(relative, 'climbs out with ".."');
+  return parts.join('/');
+}
+
+function unsafe(relative: string, why: string): PushtaskError {
+  return new PushtaskError('UNSAFE_PATH', `Refusing remote path ${JSON.stringify(relative)}: it ${why}`);
+}
+
+/** Joins a remote folder and a relative path with '/' (remote servers are not the local OS). */
+export function joinRemote(remoteDir: string, relative: string): string {
+  const safe = safeRemotePath(relative);
+  const base = remoteDir.replace(/\/+$/, '');
+  return base === '' ? safe : `${base}/${safe}`;
+}
+
+/** For local destinations: the absolute target, guaranteed to be inside `root`. */
+export function confinedLocalPath(root: string, relative: string): string {
+  const target = path.resolve(root, ...safeRemotePath(relative).split('/'));
+  const rootWithSep = path.resolve(root) + path.sep;
+  if (!target.startsWith(rootWithSep)) throw unsafe(relative, `leaves ${root}`);
+  return target;
+}
