@@ -82,15 +82,39 @@ function describeGiven(value: unknown): string {
   return `an object with keys ${Object.keys(value as object).join(', ') || '(none)'}`;
 }
 
+/**
+ * A watch entry is a union of `{ file }` and `{ dir }`: when the entry clearly meant one of them,
+ * report that branch's own problems (e.g. `watch.0.file: expected string; given 42`).
+ */
+function expandIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || issue.path.length !== 2 || issue.path[0] !== 'watch') return [issue];
+  const input = issue.input;
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return [issue];
+  const hasFile = 'file' in input;
+  if (hasFile === 'dir' in input) return [issue];
+  const branch = issue.errors[hasFile ? 0 : 1] ?? [];
+  return branch.length ? branch.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })) : [issue];
+}
+
 function formatIssue(issue: z.core.$ZodIssue): string {
   const where = issue.path.length ? issue.path.map(String).join('.') : '(config)';
   const secret = issue.path.some((key) => typeof key === 'string' && isSecretKey(key));
-  const given = 'input' in issue && !secret ? `; given ${describeGiven(issue.input)}` : '';
+  // A discriminated union reports the whole object as input: show the discriminator's value.
+  const input =
+    issue.code === 'invalid_union' && issue.discriminator && issue.input && typeof issue.input === 'object'
+      ? (issue.input as Record<string, unknown>)[issue.discriminator]
+      : issue.input;
+  const given = 'input' in issue && !secret ? `; given ${describeGiven(input)}` : '';
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
   }
-  if (issue.code === 'invalid_union' && issue.path.length >= 1 && issue.path[0] === 'watch') {
+  if (issue.code === 'invalid_union' && issue.path.length === 2 && issue.path[0] === 'watch') {
     return `${where}: expected { file: "path" } or { dir: "path" } with their options${given}`;
+  }
+  if (issue.code === 'invalid_union' && !issue.discriminator) {
+    // e.g. burstMode: true/false or an object; name the accepted types instead of "Invalid input".
+    const expected = issue.errors.map((branch) => (branch.length === 1 && branch[0]!.code === 'invalid_type' ? branch[0]!.expected : null));
+    if (expected.length && expected.every((type) => type !== null)) return `${where}: expected ${expected.join(' or ')}${given}`;
   }
   return `${where}: ${issue.message}${given}`;
 }
@@ -105,7 +129,7 @@ export interface ResolveOptions {
 export function resolveConfig(input: unknown, options: ResolveOptions = {}): ResolvedConfig {
   const parsed = configSchema.safeParse(input, { reportInput: true });
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map(formatIssue), options.source);
+    throw new ConfigError(parsed.error.issues.flatMap(expandIssue).map(formatIssue), options.source);
   }
   const config = parsed.data;
   const cwd = options.cwd ?? process.cwd();

@@ -53,7 +53,7 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { component: options.name, pid: process.pid },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      hooks: secrets.length ? { streamWrite: (line) => scrubSecrets(line, secrets) } : undefined,
+      ...(secrets.length ? { hooks: { streamWrite: (line: string) => scrubSecrets(line, secrets) } } : {}),
     },
     streams.length ? pino.multistream(streams) : pino.destination({ dest: '/dev/null', sync: false }),
   );

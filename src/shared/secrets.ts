@@ -25,10 +25,10 @@ export function collectSecrets(value: unknown, found: string[] = []): string[] {
   return found;
 }
 
-/** Replaces each known secret in `text` with `[redacted]`. */
+/** Replaces each known secret in `text` with `[redacted]` (longest first: one may contain another). */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of secrets) {
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(secret)) out = out.split(secret).join('[redacted]');
   }
   return out;

@@ -11,6 +11,8 @@ export interface DeliveredRecord {
   size: number;
   mtimeMs: number;
   remotePath: string;
+  /** When the delivered snapshot was started: a sidecar touched after this asks for a new upload. */
+  snapshotAt: number;
   deliveredAt: number;
 }
 

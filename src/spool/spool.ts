@@ -12,6 +12,7 @@ import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { atomicCopy, isTempName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
+import { safeRemotePath } from '../transports/remotePath.js';
 
 export type SnapshotKind = 'data' | 'drop' | 'heartbeat' | 'residual';
 
@@ -26,6 +27,7 @@ export interface SnapshotMeta {
   /** The source's size and mtime when the snapshot was taken. */
   size: number;
   mtimeMs: number;
+  /** When the snapshot started: every notify before this moment is covered by it. */
   queuedAt: number;
 }
 
@@ -74,9 +76,12 @@ export class Spool {
    * the snapshot is a state the file really had. Returns null when the source does not exist.
    */
   async snapshot(request: SourceToSnapshot): Promise<Snapshot | null> {
-    const id = snapshotId(request.remotePath);
+    const remotePath = safeRemotePath(request.remotePath);
+    const id = snapshotId(remotePath);
     const version = this.#nextVersion();
     const { dataPath, metaPath } = this.#paths(id, version);
+    // Taken before the first stat: a notify older than this is covered by this snapshot.
+    const queuedAt = Date.now();
     let before = await statOrNull(request.source);
     if (!before) return null;
     const meta: SnapshotMeta = {
@@ -84,10 +89,10 @@ export class Spool {
       version,
       kind: request.kind,
       source: request.source,
-      remotePath: request.remotePath,
+      remotePath,
       size: before.size,
       mtimeMs: before.mtimeMs,
-      queuedAt: Date.now(),
+      queuedAt,
     };
     await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600 });
     try {

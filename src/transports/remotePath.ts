@@ -9,10 +9,11 @@ import { PushtaskError } from '../shared/errors.js';
 export function safeRemotePath(relative: string): string {
   const unixy = relative.split(path.sep).join('/');
   if (unixy.includes('\0')) throw unsafe(relative, 'contains a NUL byte');
-  if (unixy.startsWith('/') || /^[A-Za-z]:/.test(unixy)) throw unsafe(relative, 'is absolute');
+  if (unixy.startsWith('/') || unixy.startsWith('\\') || /^[A-Za-z]:/.test(unixy)) throw unsafe(relative, 'is absolute');
   const parts = unixy.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.length === 0) throw unsafe(relative, 'is empty');
-  if (parts.includes('..')) throw unsafe(relative, 'climbs out with ".."');
+  // Windows servers also treat a backslash as a separator: a local name '..\\x' must not climb out.
+  if (parts.some((part) => part.split('\\').includes('..'))) throw unsafe(relative, 'climbs out with ".."');
   return parts.join('/');
 }
 
@@ -24,13 +25,15 @@ function unsafe(relative: string, why: string): PushtaskError {
 export function joinRemote(remoteDir: string, relative: string): string {
   const safe = safeRemotePath(relative);
   const base = remoteDir.replace(/\/+$/, '');
-  return base === '' ? safe : `${base}/${safe}`;
+  if (base === '') return remoteDir.startsWith('/') ? `/${safe}` : safe;
+  return `${base}/${safe}`;
 }
 
 /** For local destinations: the absolute target, guaranteed to be inside `root`. */
 export function confinedLocalPath(root: string, relative: string): string {
   const target = path.resolve(root, ...safeRemotePath(relative).split('/'));
-  const rootWithSep = path.resolve(root) + path.sep;
+  const resolvedRoot = path.resolve(root);
+  const rootWithSep = resolvedRoot.endsWith(path.sep) ? resolvedRoot : resolvedRoot + path.sep;
   if (!target.startsWith(rootWithSep)) throw unsafe(relative, `leaves ${root}`);
   return target;
 }

@@ -1,0 +1,17 @@
+export { TaskMaster } from './master/TaskMaster.js';
+export type { TaskMasterOptions, StartOptions, StopOptions } from './master/TaskMaster.js';
+export type {
+  TaskMasterEvents,
+  NotifyEvent,
+  SubtaskExitEvent,
+  UploadedEvent,
+  UploadFailedEvent,
+  ConnectedEvent,
+  DisconnectedEvent,
+  HeartbeatEvent,
+} from './master/events.js';
+export { defineConfig, resolveConfig, ConfigError, loadConfigFile } from './config/index.js';
+export type { PushtaskConfig, ResolvedConfig, LoadedConfig, TransportConfig, BurstSettings, RetryConfig, LogLevel } from './config/index.js';
+export { PushtaskError } from './shared/errors.js';
+export type { PushtaskErrorCode } from './shared/errors.js';
+export type { Transport, UploadRequest, UploadResult } from './transports/types.js';

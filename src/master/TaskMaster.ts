@@ -1,0 +1,337 @@
+/**
+ * TaskMaster: what an application embeds. It touches sidecars on notify (the only thing on the
+ * hot path), applies burst mode, prepares the spool at start (archive, residuals) and supervises
+ * the subtask process, restarting it with backoff when it dies.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveConfig, type ResolvedConfig, type ResolvedWatchFile } from '../config/resolve.js';
+import type { LogLevel, PushtaskConfig } from '../config/schema.js';
+import { PushtaskError, errorMessage } from '../shared/errors.js';
+import type { SubtaskToMaster } from '../shared/ipc.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { collectSecrets } from '../shared/secrets.js';
+import { sidecarOf } from '../shared/sidecar.js';
+import { Ledger } from '../spool/ledger.js';
+import { lockSpool } from '../spool/lock.js';
+import { Spool } from '../spool/spool.js';
+import { LEDGER_FILE } from '../subtask/agent.js';
+import { heartbeatFile } from '../subtask/heartbeat.js';
+import { archiveExpiredFiles } from './archive.js';
+import { BurstDetector, type BurstDecision } from './burst.js';
+import type { NotifyEvent, TaskMasterEvents } from './events.js';
+import { SidecarToucher } from './notifier.js';
+import { precopyResiduals } from './residuals.js';
+import { RestartBackoff } from './restartBackoff.js';
+import { SubtaskProcess } from './subtaskProcess.js';
+
+export interface TaskMasterOptions {
+  /** Base for relative paths in the config and in notify(). @default process.cwd() */
+  cwd?: string;
+  /** Use this logger instead of the one the config describes. */
+  logger?: Logger;
+}
+
+export interface StartOptions {
+  /** Move files older than `archive.afterDays` into the archive first. @default true */
+  archiveExpired?: boolean;
+  /** Copy undelivered residual data into the spool so it is uploaded first. @default true */
+  uploadResiduals?: boolean;
+}
+
+export interface StopOptions {
+  /** Kill the subtask at once (default), or let it finish the upload in flight (bounded). @default true */
+  forceKill?: boolean;
+}
+
+type State = 'idle' | 'starting' | 'running' | 'stopping';
+
+export class TaskMaster extends EventEmitter<TaskMasterEvents> {
+  readonly config: ResolvedConfig;
+  readonly #cwd: string;
+  readonly #logger: Logger;
+  readonly #files: ResolvedWatchFile[];
+  readonly #fileIndex = new Map<string, number>();
+  readonly #bursts = new Map<number, BurstDetector>();
+  readonly #toucher = new SidecarToucher();
+  readonly #backoff = new RestartBackoff();
+  #state: State = 'idle';
+  #subtask: SubtaskProcess | null = null;
+  #releaseLock: (() => Promise<void>) | null = null;
+  #restartTimer: NodeJS.Timeout | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #flushDueAt = Infinity;
+  #stopping: Promise<void> | null = null;
+  #lastStartOptions: StartOptions = {};
+
+  constructor(config: PushtaskConfig, options: TaskMasterOptions = {}) {
+    super();
+    this.#cwd = options.cwd ?? process.cwd();
+    this.config = resolveConfig(config, { cwd: this.#cwd });
+    this.#logger =
+      options.logger ??
+      createLogger({
+        name: 'master',
+        level: this.config.log.level,
+        file: this.config.log.masterFile,
+        console: this.config.log.console,
+        secrets: collectSecrets(this.config),
+      });
+    for (const entry of this.config.watch) {
+      if (entry.kind !== 'file') continue;
+      this.#fileIndex.set(entry.path, entry.index);
+      if (entry.burst) this.#bursts.set(entry.index, new BurstDetector(entry.burst));
+    }
+    this.#files = this.config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
+  }
+
+  /** The subtask's pid while it runs. */
+  get subtaskPid(): number | undefined {
+    return this.#subtask?.running ? this.#subtask.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.#state === 'running';
+  }
+
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`TaskMaster.start(): already ${this.#state}`);
+    this.#state = 'starting';
+    this.#stopping = null;
+    this.#lastStartOptions = options;
+    try {
+      this.#releaseLock = await lockSpool(this.config.spoolDir, (error) =>
+        this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
+      );
+      this.#removeStaleSidecars();
+      if (options.archiveExpired ?? true) await this.#archive();
+      if (options.uploadResiduals ?? true) await this.#precopyResiduals();
+      await this.#spawn();
+      this.#state = 'running';
+      this.#logger.info(`Started: subtask pid ${this.subtaskPid}, spool ${this.config.spoolDir}`);
+    } catch (error) {
+      await this.#teardown();
+      this.#state = 'idle';
+      throw error;
+    }
+  }
+
+  #removeStaleSidecars(): void {
+    const stale = [
+      ...this.#files.map((entry) => sidecarOf(entry.path)),
+      heartbeatFile(this.config.dataDir, this.config.heartbeat.name),
+    ];
+    for (const file of stale) fs.rmSync(file, { force: true });
+  }
+
+  async #archive(): Promise<void> {
+    const folders = new Set(this.config.watch.map((entry) => (entry.kind === 'file' ? path.dirname(entry.path) : entry.path)));
+    for (const folder of folders) {
+      const moved = await archiveExpiredFiles(folder, this.config.archive);
+      for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
+    }
+  }
+
+  async #precopyResiduals(): Promise<void> {
+    const spool = new Spool(this.config.spoolDir);
+    const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
+    const queued = await precopyResiduals(this.config, spool, ledger);
+    if (queued.length) this.#logger.info(`Queued ${queued.length} residual file(s) for upload first`);
+  }
+
+  async #spawn(): Promise<void> {
+    const subtask = new SubtaskProcess(this.config, (message) => this.#onSubtaskMessage(message));
+    this.#subtask = subtask;
+    void subtask.exited.then((exit) => this.#onSubtaskExit(subtask, exit.code, exit.signal));
+    await subtask.ready;
+    this.#backoff.started(Date.now());
+  }
+
+  #onSubtaskMessage(message: SubtaskToMaster): void {
+    if (message.type !== 'event') return;
+    // The switch keeps each payload paired with its event name for the type checker.
+    switch (message.name) {
+      case 'uploaded':
+        this.emit('uploaded', message.payload);
+        break;
+      case 'upload-failed':
+        this.emit('upload-failed', message.payload);
+        break;
+      case 'connected':
+        this.emit('connected', message.payload);
+        break;
+      case 'disconnected':
+        this.emit('disconnected', message.payload);
+        break;
+      case 'heartbeat':
+        this.emit('heartbeat', message.payload);
+        break;
+    }
+  }
+
+  #onSubtaskExit(subtask: SubtaskProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (subtask !== this.#subtask || this.#state !== 'running') return;
+    const delay = this.#backoff.onExit(Date.now());
+    this.#logger.error(`The subtask (pid ${subtask.pid}) exited unexpectedly (code ${code}, signal ${signal}); restarting it in ${delay / 1000} s. Queued files wait in the spool.`);
+    this.emit('subtask-exit', { code, signal, restarting: true, restartInMs: delay });
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#state !== 'running') return;
+      this.#spawn().catch((error) => {
+        // The failed child's exit handler schedules the next try with a longer delay.
+        this.#logger.error(`Restarting the subtask failed: ${errorMessage(error)}`);
+      });
+    }, delay);
+  }
+
+  // ---- notify: the hot path -------------------------------------------------------------
+
+  /** Tells the subtask that `file` (absolute, or relative to the working directory) has new data. */
+  notify(file: string): void {
+    const index = this.#fileIndex.get(path.resolve(this.#cwd, file));
+    if (index === undefined) {
+      throw new PushtaskError(
+        'UNKNOWN_FILE',
+        `notify(${JSON.stringify(file)}): not a watched file. Watched files: ${this.#files.map((entry) => entry.path).join(', ') || '(none)'}`,
+      );
+    }
+    this.#notifyIndex(index, false);
+  }
+
+  /** Same as notify() for the watch entry at `index` (the order of `watch` in the config). */
+  notifyIndex(index: number): void {
+    const entry = this.config.watch[index];
+    if (!entry || entry.kind !== 'file') {
+      throw new PushtaskError(
+        'UNKNOWN_FILE',
+        `notifyIndex(${index}): no watched file at that index (valid: ${this.#files.map((file) => file.index).join(', ') || 'none'})`,
+      );
+    }
+    this.#notifyIndex(index, false);
+  }
+
+  /** Notifies every watched file at once, bypassing burst mode (as pysubtask does). */
+  notifyAll(): void {
+    for (const entry of this.#files) this.#notifyIndex(entry.index, true);
+  }
+
+  #notifyIndex(index: number, bypassBurst: boolean): void {
+    const file = this.config.watch[index]!.path;
+    const burst = this.#bursts.get(index);
+    const now = Date.now();
+    let decision: BurstDecision | null = null;
+    if (burst && !bypassBurst) {
+      decision = burst.onNotify(now);
+    } else {
+      burst?.clearPending();
+    }
+    if (!decision || decision.notify) this.#touch(file, now);
+    else if (this.config.autoFlush && decision.pendingDueAt !== null) this.#scheduleFlush(decision.pendingDueAt);
+    if (this.listenerCount('notify') > 0) {
+      this.emit('notify', {
+        file,
+        index,
+        passed: !decision || decision.notify,
+        reason: decision ? decision.reason : 'direct',
+        pendingDueAt: decision?.pendingDueAt ?? null,
+      } satisfies NotifyEvent);
+    }
+  }
+
+  #touch(file: string, now: number): void {
+    try {
+      this.#toucher.touch(sidecarOf(file), now);
+    } catch (error) {
+      // Never throw into the host's data loop: report and let the next notify try again.
+      this.#logger.warn(`Could not touch ${sidecarOf(file)}: ${errorMessage(error)}; the data is sent with the next notify`);
+      this.#emitError(error);
+    }
+  }
+
+  /** Flushes data held back by burst mode whose burst has expired; returns how many files. */
+  checkPendingNotifications(): number {
+    const now = Date.now();
+    let flushed = 0;
+    for (const [index, burst] of this.#bursts) {
+      if (!burst.takeDuePending(now)) continue;
+      const file = this.config.watch[index]!.path;
+      this.#touch(file, now);
+      flushed += 1;
+      if (this.listenerCount('notify') > 0) this.emit('notify', { file, index, passed: true, reason: 'flush', pendingDueAt: null });
+    }
+    return flushed;
+  }
+
+  #scheduleFlush(dueAt: number): void {
+    if (this.#flushTimer && this.#flushDueAt <= dueAt) return;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushDueAt = dueAt;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
+      this.#flushDueAt = Infinity;
+      this.checkPendingNotifications();
+      const next = Math.min(...[...this.#bursts.values()].map((burst) => burst.pendingDueAt ?? Infinity));
+      if (next !== Infinity) this.#scheduleFlush(next);
+    }, Math.max(0, dueAt - Date.now()));
+    // Held data never keeps the host process alive; stop() and the next start's catch-up cover it.
+    this.#flushTimer.unref();
+  }
+
+  #emitError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error instanceof Error ? error : new Error(String(error)));
+  }
+
+  // ---- control ------------------------------------------------------------------------------
+
+  /** Changes the log level of master and subtask at once, without a restart. */
+  setLogLevel(level: LogLevel): void {
+    this.#logger.level = level;
+    this.#subtask?.send({ type: 'log-level', level });
+  }
+
+  /**
+   * Stops the subtask: at once by default, or gracefully (`forceKill: false`) letting the upload in
+   * flight finish within `gracefulTimeoutMs`. Nothing is lost either way: the spool survives.
+   * Calling it again returns the same promise.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    if (this.#state === 'idle') return Promise.resolve();
+    this.#state = 'stopping';
+    this.#stopping = (async () => {
+      const subtask = this.#subtask;
+      if (subtask) {
+        if (options.forceKill ?? true) await subtask.kill();
+        else await subtask.stopGracefully(this.config.gracefulTimeoutMs);
+      }
+      fs.rmSync(heartbeatFile(this.config.dataDir, this.config.heartbeat.name), { force: true });
+      await this.#teardown();
+      this.#state = 'idle';
+      this.#logger.info(options.forceKill ?? true ? 'Stopped (subtask killed)' : 'Stopped gracefully');
+    })();
+    return this.#stopping;
+  }
+
+  /** Full stop and start of the subtask (archival and residuals as at the last start). */
+  async reset(): Promise<void> {
+    this.#logger.info('Reset: stopping and starting the subtask');
+    await this.stop();
+    await this.start(this.#lastStartOptions);
+  }
+
+  async #teardown(): Promise<void> {
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#restartTimer = null;
+    this.#flushTimer = null;
+    this.#flushDueAt = Infinity;
+    if (this.#subtask?.running) await this.#subtask.kill();
+    this.#subtask = null;
+    if (this.#releaseLock) {
+      await this.#releaseLock().catch(() => undefined);
+      this.#releaseLock = null;
+    }
+    this.#logger.flush();
+  }
+}

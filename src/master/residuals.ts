@@ -1,0 +1,61 @@
+/**
+ * Residual data: at start, data left from earlier runs that was never delivered is copied into
+ * the spool so the subtask uploads it first — files in the data folder with the watched files'
+ * extensions, and drop-folder files. Unlike pysubtask, a file the ledger says was delivered exactly
+ * as it is now is skipped (it would only be sent again).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ResolvedConfig } from '../config/resolve.js';
+import type { Ledger } from '../spool/ledger.js';
+import type { Spool, SnapshotKind } from '../spool/spool.js';
+import { dropFolderExclusions, dropRemotePath, isExcludedFromDropFolder, isIgnoredName, listDropFolder } from '../subtask/dropFolders.js';
+import { isSidecar } from '../shared/sidecar.js';
+
+export interface ResidualCandidate {
+  source: string;
+  remotePath: string;
+}
+
+export function findResiduals(config: ResolvedConfig): ResidualCandidate[] {
+  const found = new Map<string, ResidualCandidate>();
+  const extensions = new Set(
+    config.watch.filter((entry) => entry.kind === 'file').map((entry) => path.extname(entry.path)).filter(Boolean),
+  );
+  const dataDirs = new Set(config.watch.filter((entry) => entry.kind === 'file').map((entry) => path.dirname(entry.path)));
+  for (const dir of dataDirs) {
+    for (const dirent of readDir(dir)) {
+      const source = path.join(dir, dirent.name);
+      if (!dirent.isFile() || isIgnoredName(dirent.name) || !extensions.has(path.extname(dirent.name))) continue;
+      found.set(source, { source, remotePath: dirent.name });
+    }
+  }
+  for (const entry of config.watch) {
+    if (entry.kind !== 'dir') continue;
+    const excluded = dropFolderExclusions(config, entry);
+    for (const source of listDropFolder(entry, (file) => isExcludedFromDropFolder(file, excluded))) {
+      if (!isSidecar(source)) found.set(source, { source, remotePath: dropRemotePath(entry, source) });
+    }
+  }
+  return [...found.values()];
+}
+
+function readDir(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+/** Snapshots every residual not already delivered as it is; returns how many were queued. */
+export async function precopyResiduals(config: ResolvedConfig, spool: Spool, ledger: Ledger): Promise<string[]> {
+  const queued: string[] = [];
+  const kind: SnapshotKind = 'residual';
+  for (const candidate of findResiduals(config)) {
+    const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
+    if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) continue;
+    if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
+  }
+  return queued;
+}

@@ -1,0 +1,215 @@
+/**
+ * The subtask's agent: turns notifies, drop-folder files and heartbeats into spool snapshots and
+ * feeds them to the uploader. Startup order matters for "nothing is lost": sidecar baselines are
+ * read first, then every source that changed since its last delivery is queued, so a write either
+ * predates the catch-up scan or is followed by a touch the baseline has not seen.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ResolvedConfig, ResolvedWatchDir, ResolvedWatchFile } from '../config/resolve.js';
+import { errorMessage, toErrorInfo, type ErrorInfo } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
+import { sidecarOf } from '../shared/sidecar.js';
+import { Ledger } from '../spool/ledger.js';
+import { Spool, type SnapshotKind } from '../spool/spool.js';
+import { createTransport } from '../transports/index.js';
+import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
+import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
+import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
+import { StatusReporter } from './status.js';
+import { Uploader, type Emit } from './uploader.js';
+
+export const LEDGER_FILE = 'state.json';
+
+export class Agent {
+  readonly #config: ResolvedConfig;
+  readonly #logger: Logger;
+  readonly #emit: Emit;
+  readonly #spool: Spool;
+  readonly #ledger: Ledger;
+  readonly #status: StatusReporter;
+  readonly #uploader: Uploader;
+  readonly #clock = new SidecarClock();
+  readonly #files: ResolvedWatchFile[];
+  readonly #sidecars: FileSidecarWatcher;
+  readonly #dropFolders: DropFolderWatcher[];
+  readonly #heartbeat: HeartbeatSchedule;
+  readonly #secrets: string[];
+  /** Per source: a snapshot is being taken; `true` when another was asked for meanwhile. */
+  readonly #snapshotting = new Map<string, boolean>();
+  /** Source states already snapshotted in the spool at start (residuals, leftovers). */
+  readonly #queuedStates = new Set<string>();
+  #tickTimer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(config: ResolvedConfig, logger: Logger, emit: Emit) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#emit = emit;
+    this.#secrets = collectSecrets(config);
+    this.#spool = new Spool(config.spoolDir);
+    this.#ledger = new Ledger(path.join(config.spoolDir, LEDGER_FILE));
+    const transport = createTransport(config.transport, { logger });
+    this.#status = new StatusReporter(config.spoolDir, transport.description);
+    this.#uploader = new Uploader({
+      transport,
+      spool: this.#spool,
+      ledger: this.#ledger,
+      status: this.#status,
+      retry: config.retry,
+      operationTimeoutMs: config.operationTimeoutMs,
+      deadTimeMs: config.deadTimeMs,
+      logger,
+      emit,
+      describeError: (error) => this.describeError(error),
+    });
+    this.#files = config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
+    this.#sidecars = new FileSidecarWatcher(
+      this.#files.map((entry) => entry.path),
+      this.#clock,
+      (file) => this.#onNotified(file),
+      logger,
+    );
+    this.#dropFolders = config.watch
+      .filter((entry): entry is ResolvedWatchDir => entry.kind === 'dir')
+      .map(
+        (entry) =>
+          new DropFolderWatcher({
+            entry,
+            excludedDirs: dropFolderExclusions(config, entry),
+            ledger: this.#ledger,
+            isQueued: (file, size, mtimeMs) => this.#queuedStates.has(stateKey(file, size, mtimeMs)),
+            clock: this.#clock,
+            logger,
+            onReady: (file, remotePath) => this.#queueSnapshot('drop', file, remotePath),
+          }),
+      );
+    this.#heartbeat = new HeartbeatSchedule(config.heartbeat.intervalSec, Date.now());
+  }
+
+  describeError(error: unknown): ErrorInfo {
+    const info = toErrorInfo(error);
+    return { code: info.code, message: scrubSecrets(info.message, this.#secrets) };
+  }
+
+  async start(): Promise<void> {
+    await this.#spool.ensureDir();
+    this.#ledger.load();
+    const leftovers = await this.#spool.recover();
+    if (leftovers.length) this.#logger.info(`Uploading ${leftovers.length} snapshot(s) left in the spool first`);
+    for (const snapshot of leftovers) {
+      this.#queuedStates.add(stateKey(snapshot.source, snapshot.size, snapshot.mtimeMs));
+      this.#uploader.enqueue(snapshot);
+    }
+
+    for (const entry of this.#files) {
+      const sidecar = sidecarOf(entry.path);
+      const record = this.#ledger.get(entry.path);
+      const mtime = sidecarMtime(sidecar);
+      // A sidecar touched after the last delivered snapshot is a notify still to serve.
+      if (mtime !== null) this.#clock.baseline(sidecar, record ? record.snapshotAt : mtime);
+    }
+    this.#sidecars.start();
+    this.#catchUp();
+    this.#sidecars.poll();
+    for (const folder of this.#dropFolders) folder.start();
+    await this.#tick();
+    this.#tickTimer = setInterval(() => void this.#tick(), this.#config.intervalMs);
+    this.#logger.info(
+      `Subtask started: ${this.#files.length} file(s), ${this.#dropFolders.length} drop folder(s), polling every ${this.#config.intervalMs} ms, spool ${this.#config.spoolDir}`,
+    );
+  }
+
+  /** Queues every watched file that differs from what was last delivered (changed while we were down). */
+  #catchUp(): void {
+    for (const entry of this.#files) {
+      const stats = fs.statSync(entry.path, { throwIfNoEntry: false });
+      if (!stats?.isFile() || this.#ledger.isDelivered(entry.path, stats.size, stats.mtimeMs)) continue;
+      if (!this.#queuedStates.has(stateKey(entry.path, stats.size, stats.mtimeMs))) {
+        this.#logger.info(`${entry.path} changed since its last delivery; uploading it`);
+        this.#queueSnapshot('data', entry.path, path.basename(entry.path));
+      }
+    }
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      this.#sidecars.poll();
+      for (const folder of this.#dropFolders) folder.rescan();
+      await this.#beatIfDue();
+      await this.#uploader.checkDeadTime();
+    } catch (error) {
+      this.#logger.error({ err: error }, `Periodic check failed (${errorMessage(error)}); trying again next interval`);
+    }
+  }
+
+  async #beatIfDue(): Promise<void> {
+    const { intervalSec, name } = this.#config.heartbeat;
+    if (!this.#heartbeat.take(Date.now())) return;
+    const file = heartbeatFile(this.#config.dataDir, name);
+    await writeHeartbeat(file, intervalSec);
+    this.#status.setHeartbeat(file, this.#heartbeat.nextDueAt);
+    this.#uploader.noteActivity();
+    this.#queueSnapshot('heartbeat', file, path.basename(file));
+    this.#emit('heartbeat', { file, nextDueSec: heartbeatGraceSec(intervalSec) });
+  }
+
+  #onNotified(file: string): void {
+    this.#status.countNotify();
+    this.#uploader.noteActivity();
+    this.#logger.debug(`Notified: ${file}`);
+    this.#queueSnapshot('data', file, path.basename(file));
+  }
+
+  /** Snapshots `source` into the spool and queues it; requests during a snapshot coalesce into one more. */
+  #queueSnapshot(kind: SnapshotKind, source: string, remotePath: string): void {
+    if (this.#stopped) return;
+    if (this.#snapshotting.has(source)) {
+      this.#snapshotting.set(source, true);
+      return;
+    }
+    this.#snapshotting.set(source, false);
+    void this.#snapshotLoop(kind, source, remotePath);
+  }
+
+  async #snapshotLoop(kind: SnapshotKind, source: string, remotePath: string): Promise<void> {
+    try {
+      do {
+        this.#snapshotting.set(source, false);
+        const snapshot = await this.#spool.snapshot({ kind, source, remotePath });
+        if (snapshot) this.#uploader.enqueue(snapshot);
+        else this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
+      } while (this.#snapshotting.get(source) && !this.#stopped);
+    } catch (error) {
+      const info = this.describeError(error);
+      this.#status.recordError(info, source);
+      this.#logger.error(`${info.message} [${info.code}]; the next notify or rescan tries again`);
+    } finally {
+      this.#snapshotting.delete(source);
+    }
+  }
+
+  setLogLevel(level: string): void {
+    this.#logger.level = level;
+    this.#logger.info(`Log level set to ${level}`);
+  }
+
+  /** Stops watching, lets (graceful) or makes (hard) the uploader stop, then saves state. */
+  async stop({ graceful }: { graceful: boolean }): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#tickTimer) clearInterval(this.#tickTimer);
+    this.#sidecars.close();
+    await Promise.all(this.#dropFolders.map((folder) => folder.close()));
+    await this.#uploader.stop({ graceful });
+    await this.#ledger.save().catch(() => undefined);
+    await this.#status.close();
+    this.#logger.info(graceful ? 'Subtask stopped gracefully; unsent snapshots stay in the spool' : 'Subtask stopped');
+  }
+}
+
+function stateKey(file: string, size: number, mtimeMs: number): string {
+  return `${file}\0${size}\0${mtimeMs}`;
+}

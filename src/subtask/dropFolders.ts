@@ -1,0 +1,220 @@
+/**
+ * Drop folders: any regular file that appears is uploaded once its size and mtime have held still
+ * for `stableMs`, and gets a `<file>.notify` sidecar that anyone can touch to upload it again.
+ * chokidar reports changes quickly; a rescan every interval catches whatever an overflowing event
+ * queue lost, so a missed event delays a file but never strands it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { ResolvedConfig, ResolvedWatchDir } from '../config/resolve.js';
+import { isTempName } from '../shared/atomicCopy.js';
+import type { Logger } from '../shared/logger.js';
+import { HEARTBEAT_SUFFIX, isSidecar, sidecarOf, sourceOfSidecar } from '../shared/sidecar.js';
+import type { Ledger } from '../spool/ledger.js';
+import { sidecarMtime, type SidecarClock } from './sidecars.js';
+
+const PARTIAL_SUFFIXES = ['.tmp', '.temp', '.part', '.partial', '.crdownload', '.download', '.swp', '~'];
+
+/** Names that are never data: dot files, our own sidecars and temp files, other tools' partials. */
+export function isIgnoredName(name: string): boolean {
+  if (name.startsWith('.') || name.startsWith('~')) return true;
+  if (name.endsWith(HEARTBEAT_SUFFIX) || isTempName(name)) return true;
+  const lower = name.toLowerCase();
+  return PARTIAL_SUFFIXES.some((suffix) => lower.endsWith(suffix));
+}
+
+/** Folders inside a drop folder that are never scanned: the spool, the logs, the archive. */
+export function dropFolderExclusions(config: ResolvedConfig, entry: ResolvedWatchDir): string[] {
+  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)];
+}
+
+/** Sidecars are not excluded: they are how a drop-folder file is asked to upload again. */
+export function isExcludedFromDropFolder(file: string, excludedDirs: readonly string[]): boolean {
+  if (excludedDirs.some((dir) => file === dir || file.startsWith(dir + path.sep))) return true;
+  const name = path.basename(file);
+  return !isSidecar(name) && isIgnoredName(name);
+}
+
+/** Every file (sidecars included) in a drop folder, honouring its recursion and symlink settings. */
+export function* listDropFolder(entry: ResolvedWatchDir, isExcluded: (file: string) => boolean, dir = entry.path): Generator<string> {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const dirent of entries) {
+    const full = path.join(dir, dirent.name);
+    if (isExcluded(full)) continue;
+    if (dirent.isSymbolicLink() && !entry.followSymlinks) continue;
+    const isDir = dirent.isDirectory() || (dirent.isSymbolicLink() && fs.statSync(full, { throwIfNoEntry: false })?.isDirectory());
+    if (isDir) {
+      if (entry.recursive) yield* listDropFolder(entry, isExcluded, full);
+    } else {
+      yield full;
+    }
+  }
+}
+
+export function dropRemotePath(entry: ResolvedWatchDir, file: string): string {
+  return path.relative(entry.path, file).split(path.sep).join('/');
+}
+
+export interface DropFolderOptions {
+  entry: ResolvedWatchDir;
+  /** Folders inside the drop folder that are never scanned (spool, archive, logs). */
+  excludedDirs: readonly string[];
+  ledger: Ledger;
+  /** True when a snapshot of exactly this state already waits in the spool. */
+  isQueued: (file: string, size: number, mtimeMs: number) => boolean;
+  clock: SidecarClock;
+  logger: Logger;
+  /** A file is stable and should be snapshotted; `force` when its sidecar was touched. */
+  onReady: (file: string, remotePath: string) => void;
+  now?: () => number;
+}
+
+interface Observation {
+  size: number;
+  mtimeMs: number;
+  since: number;
+}
+
+export class DropFolderWatcher {
+  readonly #o: DropFolderOptions;
+  readonly #now: () => number;
+  readonly #observations = new Map<string, Observation>();
+  /** The state of each file last handed over for upload ("size:mtime"). */
+  readonly #handedOver = new Map<string, string>();
+  readonly #rechecks = new Map<string, NodeJS.Timeout>();
+  #watcher: FSWatcher | null = null;
+
+  constructor(options: DropFolderOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get dir(): string {
+    return this.#o.entry.path;
+  }
+
+  start(): void {
+    const { entry, logger } = this.#o;
+    fs.mkdirSync(entry.path, { recursive: true });
+    this.#watcher = watch(entry.path, {
+      ignored: (file) => file !== entry.path && this.#isExcluded(file),
+      depth: entry.recursive ? undefined : 0,
+      usePolling: entry.usePolling,
+      followSymlinks: entry.followSymlinks,
+      ignoreInitial: true, // the first rescan sees what is already there
+      persistent: false,
+    });
+    this.#watcher.on('add', (file) => this.#onEvent(file));
+    this.#watcher.on('change', (file) => this.#onEvent(file));
+    this.#watcher.on('unlink', (file) => this.#forget(file));
+    this.#watcher.on('error', (error) => logger.warn({ err: error }, `Watching drop folder ${entry.path} failed; rescanning every interval instead`));
+    this.rescan();
+  }
+
+  #isExcluded(file: string): boolean {
+    return isExcludedFromDropFolder(file, this.#o.excludedDirs);
+  }
+
+  #onEvent(file: string): void {
+    if (isSidecar(file)) this.#checkSidecar(file);
+    else this.observe(file);
+  }
+
+  #forget(file: string): void {
+    this.#observations.delete(file);
+    this.#handedOver.delete(file);
+    const timer = this.#rechecks.get(file);
+    if (timer) clearTimeout(timer);
+    this.#rechecks.delete(file);
+  }
+
+  /** Looks at every file in the folder: the safety net under lost watch events. */
+  rescan(): void {
+    for (const file of listDropFolder(this.#o.entry, (file) => this.#isExcluded(file))) {
+      if (isSidecar(file)) this.#checkSidecar(file);
+      else this.observe(file);
+    }
+  }
+
+  remotePathOf(file: string): string {
+    return dropRemotePath(this.#o.entry, file);
+  }
+
+  /** Notes the file's state; hands it over once that state held for `stableMs`. */
+  observe(file: string): void {
+    const stats = this.#o.entry.followSymlinks ? fs.statSync(file, { throwIfNoEntry: false }) : fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!stats?.isFile()) return;
+    const key = `${stats.size}:${stats.mtimeMs}`;
+    if (this.#handedOver.get(file) === key) return;
+    const { ledger, clock } = this.#o;
+    if (ledger.isDelivered(file, stats.size, stats.mtimeMs)) {
+      this.#handedOver.set(file, key);
+      clock.baseline(sidecarOf(file), ledger.get(file)!.snapshotAt);
+      return;
+    }
+    if (this.#o.isQueued(file, stats.size, stats.mtimeMs)) {
+      this.#handedOver.set(file, key);
+      return;
+    }
+    const now = this.#now();
+    const seen = this.#observations.get(file);
+    if (seen && seen.size === stats.size && seen.mtimeMs === stats.mtimeMs) {
+      if (now - seen.since >= this.#o.entry.stableMs) {
+        this.#handOver(file, key);
+        return;
+      }
+    } else {
+      this.#observations.set(file, { size: stats.size, mtimeMs: stats.mtimeMs, since: now });
+    }
+    this.#scheduleRecheck(file);
+  }
+
+  #scheduleRecheck(file: string): void {
+    if (this.#rechecks.has(file)) return;
+    const timer = setTimeout(() => {
+      this.#rechecks.delete(file);
+      this.observe(file);
+    }, this.#o.entry.stableMs + 5);
+    this.#rechecks.set(file, timer);
+  }
+
+  #handOver(file: string, key: string): void {
+    this.#observations.delete(file);
+    this.#handedOver.set(file, key);
+    const sidecar = sidecarOf(file);
+    try {
+      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
+      fs.closeSync(fs.openSync(sidecar, 'a'));
+      this.#o.clock.baseline(sidecar, sidecarMtime(sidecar) ?? 0);
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
+    }
+    this.#o.onReady(file, this.remotePathOf(file));
+  }
+
+  #checkSidecar(sidecar: string): void {
+    const file = sourceOfSidecar(sidecar);
+    const mtime = sidecarMtime(sidecar);
+    if (mtime === null) return;
+    const record = this.#o.ledger.get(file);
+    // First sight of a sidecar: touches after the last delivered snapshot are still to be served.
+    this.#o.clock.baseline(sidecar, record ? record.snapshotAt : mtime);
+    if (this.#o.clock.advance(sidecar, mtime) && fs.existsSync(file)) {
+      this.#handedOver.delete(file);
+      this.#o.onReady(file, this.remotePathOf(file));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#rechecks.values()) clearTimeout(timer);
+    this.#rechecks.clear();
+    await this.#watcher?.close();
+    this.#watcher = null;
+  }
+}

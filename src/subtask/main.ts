@@ -1,0 +1,86 @@
+/**
+ * Entry point of the subtask process. The configuration, secrets included, arrives over the IPC
+ * channel — never on argv or in the environment. The subtask never waits on the master: events
+ * are sent best-effort, and if the master disappears the subtask stops on its own.
+ */
+import type { ResolvedConfig } from '../config/resolve.js';
+import { errorMessage, toErrorInfo } from '../shared/errors.js';
+import type { MasterToSubtask, SubtaskToMaster } from '../shared/ipc.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { collectSecrets } from '../shared/secrets.js';
+import { Agent } from './agent.js';
+
+function send(message: SubtaskToMaster): void {
+  if (!process.connected || !process.send) return;
+  try {
+    process.send(message, undefined, {}, () => undefined);
+  } catch {
+    // The master is gone; the disconnect handler stops us.
+  }
+}
+
+let agent: Agent | null = null;
+let logger: Logger | null = null;
+let stopping: Promise<void> | null = null;
+
+function stop(graceful: boolean, exitCode = 0): Promise<void> {
+  stopping ??= (async () => {
+    try {
+      await agent?.stop({ graceful });
+    } catch (error) {
+      logger?.error({ err: error }, `Error while stopping: ${errorMessage(error)}`);
+      exitCode = 1;
+    }
+    logger?.flush();
+    process.exit(exitCode);
+  })();
+  return stopping;
+}
+
+async function init(config: ResolvedConfig): Promise<void> {
+  logger = createLogger({
+    name: 'subtask',
+    level: config.log.level,
+    file: config.log.subtaskFile,
+    console: config.log.console,
+    secrets: collectSecrets(config),
+    sync: true,
+  });
+  agent = new Agent(config, logger, (name, payload) => send({ type: 'event', name, payload } as SubtaskToMaster));
+  try {
+    await agent.start();
+    send({ type: 'ready', pid: process.pid });
+  } catch (error) {
+    const info = agent.describeError(error);
+    logger.fatal(`Subtask could not start: ${info.message}`);
+    send({ type: 'fatal', error: info });
+    await stop(false, 1);
+  }
+}
+
+process.on('message', (message: MasterToSubtask) => {
+  switch (message.type) {
+    case 'init':
+      void init(message.config);
+      break;
+    case 'stop':
+      void stop(true);
+      break;
+    case 'log-level':
+      agent?.setLogLevel(message.level);
+      break;
+  }
+});
+
+// The master died or closed the channel: finish what is in flight and leave (no orphans).
+process.on('disconnect', () => void stop(true));
+process.on('SIGTERM', () => void stop(true));
+process.on('SIGINT', () => {
+  // Ctrl-C in a terminal reaches the whole process group; the master decides how we stop.
+});
+process.on('uncaughtException', (error) => {
+  logger?.fatal({ err: error }, `Subtask crashed: ${errorMessage(error)}`);
+  send({ type: 'fatal', error: toErrorInfo(error) });
+  logger?.flush();
+  process.exit(70);
+});

@@ -1,0 +1,152 @@
+/**
+ * `status.json` in the spool: what the agent is doing, for `pushtask status` and for people.
+ * Written atomically and at most every 250 ms; error texts are scrubbed of secrets.
+ */
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { ErrorInfo } from '../shared/errors.js';
+
+export const STATUS_FILE = 'status.json';
+const WRITE_EVERY_MS = 250;
+const MAX_LISTED_QUEUE = 100;
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'waiting-to-retry';
+
+export interface QueueItem {
+  file: string;
+  remotePath: string;
+  bytes: number;
+  queuedAt: string;
+}
+
+export interface FileStatus {
+  lastUpload?: { at: string; bytes: number; ms: number; remotePath: string };
+  lastError?: { at: string } & ErrorInfo;
+}
+
+export interface AgentStatus {
+  pid: number;
+  startedAt: string;
+  updatedAt: string;
+  running: boolean;
+  transport: string;
+  connection: { state: ConnectionState; since: string; nextRetryAt: string | null };
+  queue: { length: number; bytes: number; items: QueueItem[] };
+  inFlight: (QueueItem & { startedAt: string }) | null;
+  counters: { notifies: number; uploads: number; bytesUploaded: number; failures: number };
+  heartbeat: { file: string; nextDueAt: string } | null;
+  lastError: ({ at: string; file?: string } & ErrorInfo) | null;
+  files: Record<string, FileStatus>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class StatusReporter {
+  readonly file: string;
+  readonly status: AgentStatus;
+  #timer: NodeJS.Timeout | null = null;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(spoolDir: string, transport: string) {
+    this.file = path.join(spoolDir, STATUS_FILE);
+    const now = iso(Date.now());
+    this.status = {
+      pid: process.pid,
+      startedAt: now,
+      updatedAt: now,
+      running: true,
+      transport,
+      connection: { state: 'disconnected', since: now, nextRetryAt: null },
+      queue: { length: 0, bytes: 0, items: [] },
+      inFlight: null,
+      counters: { notifies: 0, uploads: 0, bytesUploaded: 0, failures: 0 },
+      heartbeat: null,
+      lastError: null,
+      files: {},
+    };
+  }
+
+  setConnection(state: ConnectionState, nextRetryAt: number | null = null): void {
+    if (this.status.connection.state !== state) this.status.connection.since = iso(Date.now());
+    this.status.connection.state = state;
+    this.status.connection.nextRetryAt = nextRetryAt === null ? null : iso(nextRetryAt);
+    this.changed();
+  }
+
+  setQueue(items: readonly { source: string; remotePath: string; size: number; queuedAt: number }[]): void {
+    this.status.queue = {
+      length: items.length,
+      bytes: items.reduce((sum, item) => sum + item.size, 0),
+      items: items.slice(0, MAX_LISTED_QUEUE).map(toQueueItem),
+    };
+    this.changed();
+  }
+
+  setInFlight(item: { source: string; remotePath: string; size: number; queuedAt: number } | null): void {
+    this.status.inFlight = item ? { ...toQueueItem(item), startedAt: iso(Date.now()) } : null;
+    this.changed();
+  }
+
+  countNotify(): void {
+    this.status.counters.notifies += 1;
+    this.changed();
+  }
+
+  recordUpload(file: string, remotePath: string, bytes: number, ms: number): void {
+    this.status.counters.uploads += 1;
+    this.status.counters.bytesUploaded += bytes;
+    this.#file(file).lastUpload = { at: iso(Date.now()), bytes, ms, remotePath };
+    this.changed();
+  }
+
+  recordError(error: ErrorInfo, file?: string): void {
+    const at = iso(Date.now());
+    this.status.counters.failures += 1;
+    this.status.lastError = { at, ...(file ? { file } : {}), ...error };
+    if (file) this.#file(file).lastError = { at, ...error };
+    this.changed();
+  }
+
+  setHeartbeat(file: string, nextDueAt: number): void {
+    this.status.heartbeat = { file, nextDueAt: iso(nextDueAt) };
+    this.changed();
+  }
+
+  #file(file: string): FileStatus {
+    return (this.status.files[file] ??= {});
+  }
+
+  /** Schedules a write; many changes in a burst cost one write. */
+  changed(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.flush();
+    }, WRITE_EVERY_MS);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.status.updatedAt = iso(Date.now());
+    const content = JSON.stringify(this.status, null, 2);
+    this.#writing = this.#writing
+      .then(() => writeFileAtomic(this.file, content, { mode: 0o600 }))
+      .catch(() => {
+        // A status file we could not write must not stop deliveries; the next write retries.
+      });
+    await this.#writing;
+  }
+
+  async close(): Promise<void> {
+    this.status.running = false;
+    this.status.inFlight = null;
+    await this.flush();
+  }
+}
+
+function toQueueItem(item: { source: string; remotePath: string; size: number; queuedAt: number }): QueueItem {
+  return { file: item.source, remotePath: item.remotePath, bytes: item.size, queuedAt: iso(item.queuedAt) };
+}
