@@ -46,6 +46,7 @@ export interface ResolvedConfig {
   watch: ResolvedWatch[];
   transport: TransportConfig;
   intervalMs: number;
+  fsEvents: boolean;
   deadTimeMs: number;
   autoFlush: boolean;
   gracefulTimeoutMs: number;
@@ -171,6 +172,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     watch,
     transport,
     intervalMs: config.intervalMs,
+    fsEvents: config.fsEvents,
     deadTimeMs: config.deadTimeMs,
     autoFlush: config.autoFlush,
     gracefulTimeoutMs: config.gracefulTimeoutMs,

@@ -117,6 +117,8 @@ export const configSchema = z
     intervalMs: z.number().int().min(10).default(2000),
     /** Idle time after which the connection is closed. @default 180000 */
     deadTimeMs: nonNegativeInt().default(180_000),
+    /** See notifies at once through file-system events; false polls sidecars only (some network shares). @default true */
+    fsEvents: z.boolean().default(true),
     /** Flush data held back by burst mode automatically when its burst expires. @default true */
     autoFlush: z.boolean().default(true),
     /** How long `stop({ forceKill: false })` waits for the upload in flight. @default 10000 */

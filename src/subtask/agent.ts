@@ -110,7 +110,7 @@ export class Agent {
       // A sidecar touched after the last delivered snapshot is a notify still to serve.
       if (mtime !== null) this.#clock.baseline(sidecar, record ? record.snapshotAt : mtime);
     }
-    this.#sidecars.start();
+    if (this.#config.fsEvents) this.#sidecars.start();
     this.#catchUp();
     this.#sidecars.poll();
     for (const folder of this.#dropFolders) folder.start();
