@@ -29,10 +29,15 @@ export function createLogger(options: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
-    streams.push({
-      level: 'trace',
-      stream: pino.destination({ dest: options.file, sync: options.sync ?? false, mkdir: true, mode: 0o600 }),
+    const destination = pino.destination({ dest: options.file, sync: options.sync ?? false, mkdir: true, mode: 0o600 });
+    // A log file that cannot be written (folder deleted, disk full) must never crash the host app.
+    let warned = false;
+    destination.on('error', (error: Error) => {
+      if (warned) return;
+      warned = true;
+      process.stderr.write(`pushtask: cannot write log file ${options.file}: ${error.message}\n`);
     });
+    streams.push({ level: 'trace', stream: destination });
   }
   if (options.console) {
     streams.push({

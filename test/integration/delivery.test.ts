@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TaskMaster } from '../../src/index.js';
+import type { UploadedEvent } from '../../src/master/events.js';
+import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+
+let ws: Workspace;
+let master: TaskMaster | null = null;
+
+afterEach(async () => {
+  await master?.stop();
+  master = null;
+  ws?.cleanup();
+});
+
+function startMaster(config: Parameters<typeof testConfig>[0]): TaskMaster {
+  master = new TaskMaster(testConfig(config), { cwd: ws.dir });
+  return master;
+}
+
+describe('watched files', () => {
+  it('delivers a byte-identical copy after each notify, seen through the watch long before the poll', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'time,value\n');
+    const m = startMaster({ watch: [{ file: 'data/a.csv' }], intervalMs: 60_000 });
+    await m.start({ uploadResiduals: false });
+    await nextEvent(m, 'uploaded'); // the start-up catch-up of the never-delivered file
+
+    for (let row = 0; row < 5; row += 1) {
+      ws.append('data/a.csv', `${row},${row * 2}\n`);
+      const size = fs.statSync(ws.path('data/a.csv')).size;
+      const uploaded = nextEvent<UploadedEvent>(m, 'uploaded', (e) => e.bytes === size, 5000);
+      m.notify('data/a.csv');
+      await uploaded;
+      expect(sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv'))).toBe(true);
+    }
+  });
+
+  it('polls sidecars every interval when file-system events are off', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x\n');
+    const m = startMaster({ watch: [{ file: 'data/a.csv' }], fsEvents: false, intervalMs: 100 });
+    await m.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'first delivery');
+    ws.append('data/a.csv', 'y\n');
+    m.notify(ws.path('data/a.csv'));
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery by polling', 3000);
+  });
+
+  it('rejects notify() of an unknown file or index with a clear error, and never throws for a missing folder', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const m = startMaster({ watch: [{ file: 'data/a.csv' }, { dir: 'drop' }] });
+    expect(() => m.notify('data/b.csv')).toThrow(/not a watched file.*a\.csv/);
+    expect(() => m.notifyIndex(1)).toThrow(/no watched file at that index/);
+    expect(() => m.notifyIndex(7)).toThrow(/no watched file at that index/);
+    fs.rmSync(ws.path('data'), { recursive: true });
+    const errors: Error[] = [];
+    m.on('error', (error) => errors.push(error));
+    expect(() => m.notify('data/a.csv')).not.toThrow();
+    expect(errors).toHaveLength(1);
+  });
+
+  it('writes status.json with counters, last upload per file and the connection state', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'hello');
+    const m = startMaster({ watch: [{ file: 'data/a.csv' }] });
+    await m.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery');
+    const statusFile = path.join(m.config.spoolDir, 'status.json');
+    await waitFor(() => {
+      if (!fs.existsSync(statusFile)) return false;
+      const status = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
+      return status.counters.uploads >= 1 && status.queue.length === 0;
+    }, 'status.json to show the upload');
+    const status = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
+    expect(status.connection.state).toBe('connected');
+    expect(status.files[ws.path('data/a.csv')].lastUpload.remotePath).toBe('a.csv');
+    expect(status.files[ws.path('data/a.csv')].lastUpload.bytes).toBe(5);
+  });
+});
+
+describe('drop folders', () => {
+  it('uploads files once stable, keeps sub-folder paths, creates sidecars and skips ignored names', async () => {
+    ws = createWorkspace();
+    fs.mkdirSync(ws.path('drop'), { recursive: true });
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 100 }] });
+    await m.start();
+    ws.write('drop/one.txt', 'one');
+    ws.write('drop/sub/deeper/two.bin', Buffer.alloc(100_000, 7));
+    for (const ignored of ['.hidden', 'part.tmp', 'x.partial', 'y.crdownload', 'z~']) ws.write(`drop/${ignored}`, 'no');
+    await waitFor(
+      () => sameBytes(ws.path('drop/one.txt'), ws.path('remote/one.txt')) && sameBytes(ws.path('drop/sub/deeper/two.bin'), ws.path('remote/sub/deeper/two.bin')),
+      'drop-folder files delivered',
+    );
+    expect(fs.existsSync(ws.path('drop/one.txt.notify'))).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(fs.readdirSync(ws.path('remote')).sort()).toEqual(['one.txt', 'sub']);
+  });
+
+  it('waits until a growing file holds still before uploading it', async () => {
+    ws = createWorkspace();
+    fs.mkdirSync(ws.path('drop'), { recursive: true });
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 300 }] });
+    const uploads: UploadedEvent[] = [];
+    m.on('uploaded', (e) => uploads.push(e));
+    await m.start();
+    for (let i = 0; i < 10; i += 1) {
+      ws.append('drop/growing.log', `line ${i}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    await waitFor(() => sameBytes(ws.path('drop/growing.log'), ws.path('remote/growing.log')), 'growing file delivered');
+    expect(uploads).toHaveLength(1);
+  });
+
+  it('re-uploads a drop-folder file when its sidecar is touched', async () => {
+    ws = createWorkspace();
+    ws.write('drop/report.txt', 'v1');
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 50 }] });
+    await m.start({ uploadResiduals: false });
+    await waitFor(() => sameBytes(ws.path('drop/report.txt'), ws.path('remote/report.txt')), 'first upload');
+    fs.rmSync(ws.path('remote/report.txt'));
+    const later = new Date(Date.now() + 1000);
+    fs.utimesSync(ws.path('drop/report.txt.notify'), later, later);
+    await waitFor(() => fs.existsSync(ws.path('remote/report.txt')), 're-upload after touching the sidecar');
+  });
+
+  it('does not follow symlinks out of the drop folder', async () => {
+    ws = createWorkspace();
+    ws.write('secret/passwords.txt', 'do not upload');
+    fs.mkdirSync(ws.path('drop'), { recursive: true });
+    fs.symlinkSync(ws.path('secret/passwords.txt'), ws.path('drop/link.txt'));
+    fs.symlinkSync(ws.path('secret'), ws.path('drop/linkdir'));
+    ws.write('drop/real.txt', 'ok');
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 50 }] });
+    await m.start();
+    await waitFor(() => fs.existsSync(ws.path('remote/real.txt')), 'the real file');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(fs.readdirSync(ws.path('remote'))).toEqual(['real.txt']);
+  });
+});
