@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TaskMaster } from '../../src/index.js';
+import type { NotifyEvent, SubtaskExitEvent, UploadedEvent } from '../../src/master/events.js';
+import { createWorkspace, isAlive, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+
+let ws: Workspace;
+const masters: TaskMaster[] = [];
+
+afterEach(async () => {
+  await Promise.all(masters.splice(0).map((m) => m.stop()));
+  ws?.cleanup();
+});
+
+function newMaster(config: Parameters<typeof testConfig>[0]): TaskMaster {
+  const master = new TaskMaster(testConfig(config), { cwd: ws.dir });
+  masters.push(master);
+  return master;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('burst mode end to end', () => {
+  it('turns 200 notifies 20 ms apart into a few uploads and still delivers the final content', async () => {
+    ws = createWorkspace();
+    ws.write('data/burst.csv', 'seq\n');
+    const m = newMaster({ watch: [{ file: 'data/burst.csv', burstMode: true }] });
+    const uploads: UploadedEvent[] = [];
+    const decisions: NotifyEvent[] = [];
+    m.on('uploaded', (e) => uploads.push(e));
+    m.on('notify', (e) => decisions.push(e));
+    await m.start();
+    await waitFor(() => uploads.length === 1, 'start-up delivery');
+    uploads.length = 0;
+
+    for (let seq = 0; seq < 200; seq += 1) {
+      ws.append('data/burst.csv', `${seq}\n`);
+      m.notify('data/burst.csv');
+      await pause(20);
+    }
+    // The tail of the burst is flushed by the master's own timer (autoFlush), not by another notify.
+    await waitFor(() => sameBytes(ws.path('data/burst.csv'), ws.path('remote/burst.csv')), 'final content delivered', 15_000);
+    const passed = decisions.filter((d) => d.passed).length;
+    expect(decisions.length).toBeGreaterThanOrEqual(200);
+    expect(passed).toBeLessThanOrEqual(6);
+    expect(uploads.length).toBeLessThanOrEqual(8);
+    expect(decisions.some((d) => d.reason === 'burst-start')).toBe(true);
+  });
+});
+
+describe('supervisor and crashes', () => {
+  it('restarts a kill -9ed subtask and the delivered file ends byte-identical', async () => {
+    ws = createWorkspace();
+    ws.write('data/stream.csv', '');
+    const m = newMaster({ watch: [{ file: 'data/stream.csv' }] });
+    const exits: SubtaskExitEvent[] = [];
+    m.on('subtask-exit', (e) => exits.push(e));
+    await m.start();
+    const firstPid = m.subtaskPid!;
+
+    for (let row = 0; row < 150; row += 1) {
+      ws.append('data/stream.csv', `${row},${'x'.repeat(200)}\n`);
+      m.notify('data/stream.csv');
+      if (row === 50) process.kill(firstPid, 'SIGKILL');
+      await pause(10);
+    }
+    await waitFor(() => exits.length === 1 && m.subtaskPid !== undefined && m.subtaskPid !== firstPid, 'restart after the kill');
+    expect(exits[0]).toMatchObject({ signal: 'SIGKILL', restarting: true, restartInMs: 1000 });
+    await waitFor(() => sameBytes(ws.path('data/stream.csv'), ws.path('remote/stream.csv')), 'byte-identical after restart', 15_000);
+    expect(isAlive(firstPid)).toBe(false);
+  });
+
+  it('delivers what changed while the agent was down (crash before upload) at the next start', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'v1\n');
+    ws.write('data/old.csv', 'yesterday\n');
+    const first = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    await first.start();
+    await waitFor(
+      () => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')) && sameBytes(ws.path('data/old.csv'), ws.path('remote/old.csv')),
+      'first delivery',
+    );
+    await pause(300); // the ledger is saved right after each upload
+    await first.stop(); // = force kill
+    ws.append('data/a.csv', 'v2 written while nobody watched\n');
+    ws.write('data/new.csv', 'residual of the same type\n');
+
+    const second = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    const uploaded: string[] = [];
+    second.on('uploaded', (e) => uploaded.push(e.remotePath));
+    await second.start();
+    await waitFor(
+      () => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')) && sameBytes(ws.path('data/new.csv'), ws.path('remote/new.csv')),
+      'catch-up and residual delivery',
+    );
+    await pause(300);
+    // old.csv was delivered unchanged by the first run as a residual: not sent again.
+    expect(uploaded.filter((p) => p === 'old.csv')).toEqual([]);
+  });
+
+  it('keeps snapshots of a killed upload in the spool and delivers them after the next start', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'start\n');
+    const config = { watch: [{ file: 'data/a.csv' }], transport: { type: 'local' as const, dir: 'remote' } };
+    const first = newMaster(config);
+    await first.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'first delivery');
+    // Put a plain file where the destination folder was (permissions do not stop root), so the
+    // next snapshot stays queued; then kill.
+    fs.renameSync(ws.path('remote'), ws.path('remote.ok'));
+    ws.write('remote', 'not a folder');
+    await pause(100);
+    ws.append('data/a.csv', 'queued\n');
+    first.notify('data/a.csv');
+    await nextEvent(first, 'upload-failed');
+    await first.stop();
+    const spooled = fs.readdirSync(first.config.spoolDir).filter((name) => name.endsWith('.snap'));
+    expect(spooled).toHaveLength(1);
+    fs.rmSync(ws.path('remote'));
+    fs.renameSync(ws.path('remote.ok'), ws.path('remote'));
+
+    const second = newMaster(config);
+    await second.start({ uploadResiduals: false });
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery of the spooled snapshot');
+    await waitFor(() => fs.readdirSync(second.config.spoolDir).every((name) => !name.endsWith('.snap')), 'spool drained');
+  });
+});
+
+describe('stop', () => {
+  it('graceful stop lets the upload in flight finish; nothing partial is ever visible under the final name', async () => {
+    ws = createWorkspace();
+    const big = Buffer.alloc(300 * 1024 * 1024, 1);
+    ws.write('data/big.bin', big);
+    const m = newMaster({ watch: [{ file: 'data/big.bin' }], gracefulTimeoutMs: 60_000 });
+    await m.start({ uploadResiduals: false });
+    const statusFile = path.join(m.config.spoolDir, 'status.json');
+    await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight !== null, 'upload in flight', 20_000);
+    expect(fs.existsSync(ws.path('remote/big.bin'))).toBe(false);
+    await m.stop({ forceKill: false });
+    expect(fs.statSync(ws.path('remote/big.bin')).size).toBe(big.length);
+    expect(fs.readdirSync(ws.path('remote'))).toEqual(['big.bin']);
+  });
+
+  it('stop() is idempotent, kills the subtask and a host process can exit afterwards', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const script = ws.write(
+      'host.mts',
+      `import { TaskMaster } from ${JSON.stringify(pathToFileURL(path.resolve('src/index.ts')).href)};
+const m = new TaskMaster({ watch: [{ file: 'data/a.csv', burstMode: true }], transport: { type: 'local', dir: 'remote' }, log: { console: false } });
+await m.start();
+m.notify('data/a.csv'); m.notify('data/a.csv'); m.notify('data/a.csv'); // leaves held data and a flush timer
+console.log('pid', m.subtaskPid);
+const a = m.stop(); const b = m.stop();
+console.log('same', a === b);
+await a;
+`,
+    );
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const child = spawn(process.execPath, ['--import', tsx, script], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 15_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(out).toContain('same true');
+    expect(code).toBe(0);
+    const pid = Number(/pid (\d+)/.exec(out)?.[1]);
+    expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describe('one agent per spool', () => {
+  it('refuses a second TaskMaster on the same spool with a clear error, and allows it after stop', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const first = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    await first.start();
+    const second = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    await expect(second.start()).rejects.toThrow(/Another pushtask agent is already using the spool/);
+    await first.stop();
+    await second.start();
+    expect(second.running).toBe(true);
+  });
+});
