@@ -1,6 +1,7 @@
 /**
- * The configuration schema: the single source of truth for field names, types and defaults.
- * README's configuration reference is checked against it by test/unit/config-reference.test.ts.
+ * The configuration schema: the single source of truth for field names, types, defaults and
+ * their descriptions. README's configuration reference is generated from it
+ * (`npm run docs:config`) and test/unit/config-reference.test.ts keeps the two in step.
  */
 import { z } from 'zod';
 
@@ -11,41 +12,41 @@ export const BURST_DEFAULTS = { startTriggerMs: 1000, startTriggerCount: 2, expi
 
 export const burstSchema = z
   .object({
-    /** A notify closer than this to the previous one counts towards a burst. @default 1000 */
-    startTriggerMs: positiveInt().default(BURST_DEFAULTS.startTriggerMs),
-    /** How many quick notifies in a row start a burst. @default 2 */
-    startTriggerCount: positiveInt().default(BURST_DEFAULTS.startTriggerCount),
-    /** A burst is released after this long even if it goes on. @default 5000 */
-    expireMs: positiveInt().default(BURST_DEFAULTS.expireMs),
+    startTriggerMs: positiveInt()
+      .default(BURST_DEFAULTS.startTriggerMs)
+      .describe('A notify closer than this (ms) to the previous one counts towards a burst.'),
+    startTriggerCount: positiveInt()
+      .default(BURST_DEFAULTS.startTriggerCount)
+      .describe('How many quick notifies in a row start a burst.'),
+    expireMs: positiveInt()
+      .default(BURST_DEFAULTS.expireMs)
+      .describe('A burst is released this long (ms) after it started, even if it goes on.'),
   })
   .strict();
 
-const modeSchema = z.enum(['replace', 'append']).default('replace');
+const modeSchema = z
+  .enum(['replace', 'append'])
+  .default('replace')
+  .describe("`replace` uploads the whole file; `append` only the new bytes (SPEC §7, coming with a later issue).");
 
 export const watchFileSchema = z
   .object({
-    /** A data file; every notify snapshots it and uploads it to `<remoteDir>/<basename>`. */
-    file: z.string().min(1),
-    /** Hold back notifies that come in bursts (pysubtask's algorithm). @default false */
-    burstMode: z.union([z.boolean(), burstSchema.partial()]).default(false),
-    /** `replace` uploads the whole file; `append` only the new bytes (SPEC §7). @default 'replace' */
+    file: z.string().min(1).describe('A data file. Each notify snapshots it and uploads it to `<remoteDir>/<basename>`.'),
+    burstMode: z
+      .union([z.boolean(), burstSchema.partial()])
+      .default(false)
+      .describe('Hold back notifies that come in bursts (pysubtask\'s algorithm): `true` for the defaults below, or an object overriding them.'),
     mode: modeSchema,
   })
   .strict();
 
 export const watchDirSchema = z
   .object({
-    /** A drop folder: every regular file that appears in it is uploaded once its size is stable. */
-    dir: z.string().min(1),
-    /** Also watch sub-folders (their relative path is kept remotely). @default true */
-    recursive: z.boolean().default(true),
-    /** A file is uploaded once its size and mtime have not changed for this long. @default 1000 */
-    stableMs: nonNegativeInt().default(1000),
-    /** Poll instead of using inotify (network shares). @default false */
-    usePolling: z.boolean().default(false),
-    /** Follow symbolic links that point outside the folder. @default false */
-    followSymlinks: z.boolean().default(false),
-    /** See watch file `mode`. @default 'replace' */
+    dir: z.string().min(1).describe('A drop folder: every regular file that appears in it is uploaded once its size is stable.'),
+    recursive: z.boolean().default(true).describe('Also watch sub-folders; their relative path is kept remotely.'),
+    stableMs: nonNegativeInt().default(1000).describe('A file is uploaded once its size and mtime have not changed for this long (ms).'),
+    usePolling: z.boolean().default(false).describe('Poll the folder instead of using file-system events (network shares).'),
+    followSymlinks: z.boolean().default(false).describe('Follow symbolic links (which may point outside the folder).'),
     mode: modeSchema,
   })
   .strict();
@@ -55,8 +56,7 @@ export const watchEntrySchema = z.union([watchFileSchema, watchDirSchema]);
 export const localTransportSchema = z
   .object({
     type: z.literal('local'),
-    /** Destination folder (created when missing). */
-    dir: z.string().min(1),
+    dir: z.string().min(1).describe('Destination folder (created when missing), relative to the working directory.'),
   })
   .strict();
 
@@ -65,78 +65,59 @@ export const transportSchema = z.discriminatedUnion('type', [localTransportSchem
 
 export const retrySchema = z
   .object({
-    /** `pysubtask`: quick tries then a long wait, repeated; `exponential`: doubling with jitter. @default 'pysubtask' */
-    strategy: z.enum(['pysubtask', 'exponential']).default('pysubtask'),
-    /** Quick tries before a long wait. @default 5 */
-    quickTries: positiveInt().default(5),
-    /** Wait between quick tries. @default 3000 */
-    quickDelayMs: nonNegativeInt().default(3000),
-    /** Wait after a set of quick tries failed (and after auth/host-key errors). @default 30000 */
-    longDelayMs: nonNegativeInt().default(30_000),
-    /** Upper bound of the exponential strategy. @default 300000 */
-    maxDelayMs: positiveInt().default(300_000),
+    strategy: z
+      .enum(['pysubtask', 'exponential'])
+      .default('pysubtask')
+      .describe('`pysubtask`: `quickTries` tries `quickDelayMs` apart, then one `longDelayMs` wait, repeated forever; `exponential`: doubling from `quickDelayMs` up to `maxDelayMs`, with jitter.'),
+    quickTries: positiveInt().default(5).describe('Quick tries before a long wait.'),
+    quickDelayMs: nonNegativeInt().default(3000).describe('Wait between quick tries (ms).'),
+    longDelayMs: nonNegativeInt().default(30_000).describe('Wait after a set of quick tries failed, and after authentication or host-key errors (ms).'),
+    maxDelayMs: positiveInt().default(300_000).describe('Upper bound of the exponential strategy (ms).'),
   })
   .strict();
 
 export const heartbeatSchema = z
   .object({
-    /** Seconds between heartbeats; 0 turns them off. @default 0 */
-    intervalSec: nonNegativeInt().default(0),
-    /** Heartbeat file name (without `.heartbeat`). @default the host name */
-    name: z.string().min(1).optional(),
+    intervalSec: nonNegativeInt().default(0).describe('Seconds between heartbeats; 0 turns them off.'),
+    name: z.string().min(1).optional().describe('Heartbeat file name without `.heartbeat`; default: the host name.'),
   })
   .strict();
 
 export const archiveSchema = z
   .object({
-    /** Files older than this many days (by mtime) are archived at start. @default 3 */
-    afterDays: z.number().nonnegative().default(3),
-    /** Archive folder, relative to each data folder. @default 'archive' */
-    toFolder: z.string().min(1).default('archive'),
+    afterDays: z.number().nonnegative().default(3).describe('At start, files older than this many days (by mtime) are archived.'),
+    toFolder: z.string().min(1).default('archive').describe('Archive folder, relative to each data folder; files go to `<toFolder>/<YYYYMM>/<DD>/`.'),
   })
   .strict();
 
 export const logSchema = z
   .object({
-    /** Folder of the log files, relative to the working directory. @default 'logs' */
-    dir: z.string().min(1).default('logs'),
-    /** trace, debug, info, warn, error, fatal or silent. @default 'info' */
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    /** Also log human-readable lines to the console. @default true */
-    console: z.boolean().default(true),
+    dir: z.string().min(1).default('logs').describe('Folder of `pushtask-master.log` and `pushtask-subtask.log` (JSON lines).'),
+    level: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default('info')
+      .describe('Log level; change it at run time with `master.setLogLevel()`.'),
+    console: z.boolean().default(true).describe('Also write human-readable lines to stderr.'),
   })
   .strict();
 
+const RETRY_DEFAULTS = { strategy: 'pysubtask', quickTries: 5, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 } as const;
+
 export const configSchema = z
   .object({
-    /** Data files and drop folders to deliver. At least one. */
-    watch: z.array(watchEntrySchema).min(1),
-    /** Where files go. @default { type: 'local', dir: 'outbox' } */
-    transport: transportSchema.default({ type: 'local', dir: 'outbox' }),
-    /** Sidecar poll interval; the file-system watch usually sees notifies much sooner. @default 2000 */
-    intervalMs: z.number().int().min(10).default(2000),
-    /** Idle time after which the connection is closed. @default 180000 */
-    deadTimeMs: nonNegativeInt().default(180_000),
-    /** See notifies at once through file-system events; false polls sidecars only (some network shares). @default true */
-    fsEvents: z.boolean().default(true),
-    /** Flush data held back by burst mode automatically when its burst expires. @default true */
-    autoFlush: z.boolean().default(true),
-    /** How long `stop({ forceKill: false })` waits for the upload in flight. @default 10000 */
-    gracefulTimeoutMs: nonNegativeInt().default(10_000),
-    /** Timeout of every single transport operation (connect, upload, rename). @default 30000 */
-    operationTimeoutMs: positiveInt().default(30_000),
-    /** Spool folder for snapshots and state. @default '<first watched folder>/upload/<transport type>' */
-    spoolDir: z.string().min(1).optional(),
-    heartbeat: heartbeatSchema.default({ intervalSec: 0 }),
-    archive: archiveSchema.default({ afterDays: 3, toFolder: 'archive' }),
-    retry: retrySchema.default({
-      strategy: 'pysubtask',
-      quickTries: 5,
-      quickDelayMs: 3000,
-      longDelayMs: 30_000,
-      maxDelayMs: 300_000,
-    }),
-    log: logSchema.default({ dir: 'logs', level: 'info', console: true }),
+    watch: z.array(watchEntrySchema).min(1).describe('Data files (`{ file }`) and drop folders (`{ dir }`) to deliver. At least one.'),
+    transport: transportSchema.default({ type: 'local', dir: 'outbox' }).describe('Where files go; `type` selects the transport.'),
+    intervalMs: z.number().int().min(10).default(2000).describe('Sidecar poll interval (ms); file-system events usually see a notify much sooner.'),
+    fsEvents: z.boolean().default(true).describe('See notifies at once through file-system events; `false` polls sidecars only (some network shares).'),
+    deadTimeMs: nonNegativeInt().default(180_000).describe('Close the connection after this long (ms) without notifies, heartbeats or uploads.'),
+    autoFlush: z.boolean().default(true).describe('Flush data held back by burst mode automatically when its burst expires.'),
+    gracefulTimeoutMs: nonNegativeInt().default(10_000).describe('How long `stop({ forceKill: false })` waits for the upload in flight before killing (ms).'),
+    operationTimeoutMs: positiveInt().default(30_000).describe('Timeout of every single transport operation: connect, upload (ms).'),
+    spoolDir: z.string().min(1).optional().describe('Spool folder for snapshots and state; default `<first watched folder>/upload/<transport type>`.'),
+    heartbeat: heartbeatSchema.default({ intervalSec: 0 }).describe('Periodic `<name>.heartbeat` files that tell a monitor this client is alive.'),
+    archive: archiveSchema.default({ afterDays: 3, toFolder: 'archive' }).describe('Archival of old files at start.'),
+    retry: retrySchema.default(RETRY_DEFAULTS).describe('Retry schedule for connection and upload failures; retries go on until stop.'),
+    log: logSchema.default({ dir: 'logs', level: 'info', console: true }).describe('Logging.'),
   })
   .strict();
 
