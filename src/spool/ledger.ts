@@ -63,13 +63,18 @@ export class Ledger {
 
   /** Writes pending changes; concurrent calls share one write and a follow-up if needed. */
   async save(): Promise<void> {
-    while (this.#saving) await this.#saving;
+    while (this.#saving) await this.#saving.catch(() => undefined);
     if (!this.#dirty) return;
     this.#dirty = false;
     const content: LedgerFile = { version: 1, delivered: Object.fromEntries(this.#delivered) };
-    this.#saving = writeFileAtomic(this.file, JSON.stringify(content), { mode: 0o600 }).finally(() => {
-      this.#saving = null;
-    });
+    this.#saving = writeFileAtomic(this.file, JSON.stringify(content), { mode: 0o600 })
+      .catch((error: unknown) => {
+        this.#dirty = true; // not written: the next save() must try again
+        throw error;
+      })
+      .finally(() => {
+        this.#saving = null;
+      });
     await this.#saving;
   }
 }

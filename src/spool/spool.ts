@@ -138,7 +138,8 @@ export class Spool {
     const newest = new Map<string, Snapshot>();
     const doomed: string[] = [];
     for (const name of names) {
-      if (isTempName(name)) {
+      // Our temp copies, and write-file-atomic's temp files (`<name>.json.<n>`) of a killed write.
+      if (isTempName(name) || /\.json\.\d+$/.test(name)) {
         doomed.push(name);
         continue;
       }
