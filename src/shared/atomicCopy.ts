@@ -30,6 +30,8 @@ export interface AtomicCopyOptions {
   /** Create missing parent folders (owner-only when `private`). */
   mkdir?: boolean;
   private?: boolean;
+  /** Checked before the rename: a copy abandoned by a timeout must never land over a newer one. */
+  signal?: AbortSignal;
 }
 
 /** Returns the size of the copy. */
@@ -42,6 +44,7 @@ export async function atomicCopy(source: string, target: string, options: Atomic
     await fsyncPath(temp);
     if (options.mtime) await fs.utimes(temp, options.mtime, options.mtime);
     const { size } = await fs.stat(temp);
+    options.signal?.throwIfAborted();
     await fs.rename(temp, target);
     return size;
   } catch (error) {

@@ -40,6 +40,7 @@ export class Agent {
   readonly #snapshotting = new Map<string, boolean>();
   /** Source states already snapshotted in the spool at start (residuals, leftovers). */
   readonly #queuedStates = new Set<string>();
+  readonly #snapshotRetries = new Set<NodeJS.Timeout>();
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -184,8 +185,15 @@ export class Agent {
       } while (this.#snapshotting.get(source) && !this.#stopped);
     } catch (error) {
       const info = this.describeError(error);
+      const delay = this.#config.retry.quickDelayMs;
       this.#status.recordError(info, source);
-      this.#logger.error(`${info.message} [${info.code}]; the next notify or rescan tries again`);
+      this.#logger.error(`${info.message} [${info.code}]; trying the snapshot again in ${delay} ms`);
+      // Disk full or a transient read error: without a retry, a file nobody notifies again would be stranded.
+      const timer = setTimeout(() => {
+        this.#snapshotRetries.delete(timer);
+        this.#queueSnapshot(kind, source, remotePath);
+      }, delay);
+      this.#snapshotRetries.add(timer);
     } finally {
       this.#snapshotting.delete(source);
     }
@@ -201,6 +209,7 @@ export class Agent {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#tickTimer) clearInterval(this.#tickTimer);
+    for (const timer of this.#snapshotRetries) clearTimeout(timer);
     this.#sidecars.close();
     await Promise.all(this.#dropFolders.map((folder) => folder.close()));
     await this.#uploader.stop({ graceful });

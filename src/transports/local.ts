@@ -29,7 +29,7 @@ export class LocalTransport implements Transport {
     const target = confinedLocalPath(this.#dir, request.remotePath);
     request.signal.throwIfAborted();
     try {
-      const bytes = await atomicCopy(request.localPath, target, { mtime: request.mtime, mkdir: true });
+      const bytes = await atomicCopy(request.localPath, target, { mtime: request.mtime, mkdir: true, signal: request.signal });
       return { bytes };
     } catch (error) {
       throw new PushtaskError('UPLOAD_FAILED', `Copy to ${target} failed: ${errorMessage(error)}`, { cause: error });

@@ -1,0 +1,119 @@
+/**
+ * `pushtask demo`: pysubtask's interactive demo. Without --config it needs no setup: it creates
+ * its data files under ./demo-run/ and delivers them with the local transport to ./demo-run/remote/.
+ * Reads commands line by line, from a terminal or a pipe (then it exits at the end of input).
+ */
+import path from 'node:path';
+import readline from 'node:readline';
+import { loadConfigFile } from '../config/load.js';
+import type { PushtaskConfig } from '../config/schema.js';
+import { TaskMaster } from '../master/TaskMaster.js';
+import { parseCommandArgs } from './args.js';
+import type { CliIO, Command } from './command.js';
+import { demoConfig, demoDir, prepareDemoDir } from './demoConfig.js';
+import { DemoSession } from './demoSession.js';
+import { EXIT_OK } from './errors.js';
+import { printEvents } from './eventLines.js';
+import { describeTarget } from './format.js';
+
+const help = `Usage: pushtask demo [--config FILE]
+
+pysubtask's interactive demo. Enter commands at the "Enter cmd:" prompt:
+  x exit, a notify all, 0-n notify one file by index, c check pending (burst mode),
+  r reset the subtask, s status, h help
+Each notify, burst decision, upload, failure, (dis)connect and subtask exit is printed as it
+happens. Also copy a file into demo-run/logs/watch_all_in_here/ and watch it being uploaded.
+
+Without --config it works in ./demo-run/ (created): data files in demo-run/logs/, delivered to
+demo-run/remote/ by the local transport, logs in demo-run/logs/pushtask-*.log. Each notify
+command first appends a line to the file, so there is new data to deliver.
+
+Options:
+  --config FILE  use this config file instead; its watched files are notified as they are
+                 (the demo never writes to them)
+  --debug        show stack traces on errors
+  -h, --help     show this help
+
+Commands can also come from a pipe; the demo stops gracefully at the end of the input.
+
+Examples:
+  pushtask demo
+  pushtask demo --config pushtask.config.ts
+  printf 'a\\n1\\nx\\n' | pushtask demo
+`;
+
+const PROMPT = 'Enter cmd: ';
+
+export const command: Command = {
+  name: 'demo',
+  summary: "interactive demo: pysubtask's REPL on a zero-setup local delivery",
+  help,
+  async run(argv, io) {
+    const { values } = parseCommandArgs('demo', argv, { config: { type: 'string' } });
+    let config: PushtaskConfig;
+    let cwd: string;
+    if (values.config) {
+      const loaded = await loadConfigFile(path.resolve(io.cwd, values.config));
+      // The REPL prints its own event lines; the config's log files still get everything.
+      config = { ...loaded.config, log: { ...loaded.config.log, console: false } };
+      cwd = loaded.cwd;
+    } else {
+      cwd = demoDir(io.cwd);
+      prepareDemoDir(cwd);
+      config = demoConfig();
+    }
+    const master = new TaskMaster(config, { cwd });
+    return runRepl(master, { io, base: cwd, appendData: !values.config });
+  },
+};
+
+async function runRepl(master: TaskMaster, { io, base, appendData }: { io: CliIO; base: string; appendData: boolean }): Promise<number> {
+  const tty = Boolean(io.stdin.isTTY && io.stdout.isTTY);
+  const rl = readline.createInterface({ input: io.stdin, output: tty ? io.stdout : undefined, terminal: tty, prompt: PROMPT });
+  let prompting = false;
+  // Event lines arrive while the prompt waits: in a terminal, print above it and redraw it.
+  const print = (line: string) => {
+    if (tty && prompting) {
+      readline.clearLine(io.stdout, 0);
+      readline.cursorTo(io.stdout, 0);
+      io.out(`${line}\n`);
+      rl.prompt(true);
+    } else {
+      io.out(`${line}\n`);
+    }
+  };
+  const session = new DemoSession({ master, base, appendData, print });
+  const unsubscribe = printEvents(master, print, base);
+  const close = () => rl.close();
+  rl.on('SIGINT', close); // Ctrl-C at the prompt: the same graceful exit as `x`
+  process.once('SIGTERM', close);
+
+  try {
+    print(`pushtask demo in ${base}`);
+    print(`  delivering to ${describeTarget(master.config)}; logs in ${path.dirname(master.config.log.masterFile)}`);
+    await master.start();
+    print(`started: subtask pid ${master.subtaskPid}`);
+    print(session.help());
+    if (tty) {
+      rl.prompt();
+      prompting = true;
+    }
+    for await (const line of rl) {
+      prompting = false;
+      // Piped input is not echoed by a terminal: echo it so the transcript reads like a session.
+      if (!tty) print(`${PROMPT}${line}`);
+      if (!(await session.run(line))) break;
+      if (tty) {
+        rl.prompt();
+        prompting = true;
+      }
+    }
+  } finally {
+    prompting = false;
+    rl.close();
+    process.off('SIGTERM', close);
+    if (master.running) await session.exit();
+    unsubscribe();
+  }
+  return EXIT_OK;
+}
