@@ -164,8 +164,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
 
   const first = watch[0]!;
   const dataDir = first.kind === 'file' ? path.dirname(first.path) : first.path;
-  const transport: TransportConfig =
-    config.transport.type === 'local' ? { ...config.transport, dir: abs(config.transport.dir) } : config.transport;
+  const transport = resolveTransportPaths(config.transport, abs);
   const logDir = abs(config.log.dir);
 
   return {
@@ -189,4 +188,28 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
       subtaskFile: path.join(logDir, 'pushtask-subtask.log'),
     },
   };
+}
+
+/** Local file paths inside transport settings become absolute; key text stays as it is. */
+function resolveTransportPaths(transport: TransportConfig, abs: (p: string) => string): TransportConfig {
+  switch (transport.type) {
+    case 'local':
+      return { ...transport, dir: abs(transport.dir) };
+    case 'sftp': {
+      const isKeyText = transport.privateKey?.includes('-----BEGIN');
+      return {
+        ...transport,
+        ...(transport.privateKey && !isKeyText ? { privateKey: abs(expandHome(transport.privateKey)) } : {}),
+        ...(transport.knownHosts ? { knownHosts: abs(expandHome(transport.knownHosts)) } : {}),
+      };
+    }
+    case 'ftp':
+      return transport.tls.ca ? { ...transport, tls: { ...transport.tls, ca: abs(expandHome(transport.tls.ca)) } } : transport;
+    case 'dropbox':
+      return transport;
+  }
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }

@@ -60,8 +60,74 @@ export const localTransportSchema = z
   })
   .strict();
 
+/** Fields every network transport shares (SPEC §5). */
+const networkFields = {
+  host: z.string().min(1).describe('Server host name or address.'),
+  username: z.string().min(1).describe('Login name.'),
+  password: z.string().optional().describe('Password (secret: never logged). Prefer `process.env.X` over a literal.'),
+  remoteDir: z.string().default('.').describe('Remote folder every file lands in (created when missing); nothing is ever written outside it.'),
+  transfers: positiveInt().max(64).default(4).describe('Parallel uploads of independent files (one connection each).'),
+};
+
+export const sftpTransportSchema = z
+  .object({
+    type: z.literal('sftp'),
+    ...networkFields,
+    port: z.number().int().min(1).max(65535).default(22).describe('SSH port.'),
+    privateKey: z.string().optional().describe("A private key file's path, or the key text itself (secret)."),
+    passphrase: z.string().optional().describe('Passphrase of an encrypted private key (secret).'),
+    agent: z.union([z.boolean(), z.string()]).default(false).describe('Authenticate with an ssh-agent: `true` for `$SSH_AUTH_SOCK`, or a socket path.'),
+    hostKey: z
+      .string()
+      .optional()
+      .describe("Pin the server's host key: `'SHA256:…'` (as `ssh-keygen -lf` prints it), or `'accept-new'` to pin it on first use. Without it, `knownHosts` decides."),
+    knownHosts: z.string().optional().describe('known_hosts file used when `hostKey` is not set; default `~/.ssh/known_hosts`.'),
+  })
+  .strict();
+
+export const ftpTransportSchema = z
+  .object({
+    type: z.literal('ftp'),
+    ...networkFields,
+    port: z.number().int().min(1).max(65535).optional().describe('FTP port; default 21, or 990 with `secure: \'implicit\'`.'),
+    secure: z
+      .union([z.boolean(), z.literal('implicit')])
+      .default(true)
+      .describe("`true`: explicit FTPS (AUTH TLS); `'implicit'`: implicit FTPS; `false`: plain FTP (passwords in clear text: allowed, with a warning)."),
+    tls: z
+      .object({
+        ca: z.string().optional().describe("A CA certificate file (PEM) to verify the server's certificate with."),
+        rejectUnauthorized: z.boolean().default(true).describe('`false` accepts any certificate (self-signed test servers only).'),
+      })
+      .strict()
+      .default({ rejectUnauthorized: true })
+      .describe('Certificate verification for FTPS.'),
+  })
+  .strict();
+
+export const dropboxTransportSchema = z
+  .object({
+    type: z.literal('dropbox'),
+    refreshToken: z.string().optional().describe('OAuth refresh token from `pushtask dropbox-auth` (secret).'),
+    appKey: z.string().optional().describe("Your Dropbox app's key (with `refreshToken`)."),
+    appSecret: z.string().optional().describe("Your Dropbox app's secret, if the app is not a PKCE app (secret)."),
+    accessToken: z.string().optional().describe('A legacy long-lived access token (secret); prefer `refreshToken` + `appKey`.'),
+    remoteDir: z.string().default('/').describe('Dropbox folder every file lands in, e.g. `/pushtask`.'),
+    transfers: positiveInt().max(64).default(4).describe('Parallel uploads of independent files.'),
+    baseUrl: z.string().url().optional().describe('Send every API call to a Dropbox-compatible server instead (tests): `<baseUrl>/2/<route>`, `<baseUrl>/oauth2/token`.'),
+  })
+  .strict()
+  .refine((value) => Boolean(value.accessToken) || Boolean(value.refreshToken && value.appKey), {
+    message: 'expected `refreshToken` + `appKey` (from `pushtask dropbox-auth`), or a legacy `accessToken`',
+  });
+
 /** Each transport adds its schema here; the `type` field selects it. */
-export const transportSchema = z.discriminatedUnion('type', [localTransportSchema]);
+export const transportSchema = z.discriminatedUnion('type', [
+  localTransportSchema,
+  sftpTransportSchema,
+  ftpTransportSchema,
+  dropboxTransportSchema,
+]);
 
 export const retrySchema = z
   .object({
@@ -127,6 +193,9 @@ export type PushtaskConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type TransportConfig = z.output<typeof transportSchema>;
 export type LocalTransportConfig = z.output<typeof localTransportSchema>;
+export type SftpTransportConfig = z.output<typeof sftpTransportSchema>;
+export type FtpTransportConfig = z.output<typeof ftpTransportSchema>;
+export type DropboxTransportConfig = z.output<typeof dropboxTransportSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type BurstSettings = z.output<typeof burstSchema>;
 export type LogLevel = z.output<typeof logSchema>['level'];
