@@ -12,6 +12,7 @@ export type PushtaskErrorCode =
   | 'AUTH_FAILED'
   | 'HOST_KEY_REJECTED'
   | 'UPLOAD_FAILED'
+  | 'RATE_LIMITED'
   | 'TIMEOUT'
   | 'ABORTED'
   | 'UNSAFE_PATH'
@@ -19,10 +20,13 @@ export type PushtaskErrorCode =
 
 export class PushtaskError extends Error {
   readonly code: PushtaskErrorCode;
-  constructor(code: PushtaskErrorCode, message: string, options?: { cause?: unknown }) {
+  /** A server's hint (HTTP 429 `Retry-After`) for when to try again; the retry policy honours it. */
+  readonly retryAfterMs?: number;
+  constructor(code: PushtaskErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'PushtaskError';
     this.code = code;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 

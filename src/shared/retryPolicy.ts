@@ -10,6 +10,8 @@ import { isPermanentLooking } from './errors.js';
  * @param random a source of [0, 1) for jitter (injected for tests)
  */
 export function retryDelay(config: RetryConfig, failures: number, error: unknown, random: () => number = Math.random): number {
+  const hint = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  if (typeof hint === 'number' && hint >= 0) return hint;
   if (isPermanentLooking(error)) return config.longDelayMs;
   if (config.strategy === 'exponential') {
     const ceiling = Math.min(config.maxDelayMs, config.quickDelayMs * 2 ** Math.min(failures - 1, 30));

@@ -273,9 +273,16 @@ describe('resolveConfig: secrets never appear in errors', () => {
   const SECRET = 'S3cr3t-Pa55word!';
 
   it('an unknown transport type with a password', () => {
-    const error = configError(withWatch({ transport: { type: 'sftp', host: 'h', username: 'u', password: SECRET, passphrase: SECRET } }));
-    expect(error.problems).toEqual([`transport.type: Invalid discriminator value. Expected 'local'; given "sftp"`]);
+    const error = configError(withWatch({ transport: { type: 'scp', host: 'h', username: 'u', password: SECRET, passphrase: SECRET } }));
+    expect(error.problems).toEqual([`transport.type: Invalid discriminator value. Expected 'local' | 'sftp' | 'ftp' | 'dropbox'; given "scp"`]);
     expect(error.message).not.toContain(SECRET);
+  });
+
+  it('a wrongly typed secret is reported without its value', () => {
+    const error = configError(withWatch({ transport: { type: 'sftp', host: 'h', username: 'u', password: 12345678, port: 'twenty-two' } }));
+    expect(error.message).toContain('transport.password');
+    expect(error.message).toContain('transport.port');
+    expect(error.message).not.toContain('12345678');
   });
 
   it('a password where it does not belong', () => {
