@@ -122,10 +122,8 @@ describe('retryDelay, exponential strategy', () => {
 });
 
 describe('server hints', () => {
-  it('waits exactly as long as a Retry-After hint says, whatever the failure count', async () => {
-    const { PushtaskError } = await import('../../src/shared/errors.js');
-    const { retryDelay } = await import('../../src/shared/retryPolicy.js');
-    const config = { strategy: 'pysubtask' as const, quickTries: 5, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 };
+  it('waits exactly as long as a Retry-After hint says, whatever the failure count', () => {
+    const config: RetryConfig = { strategy: 'pysubtask', quickTries: 5, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 };
     const limited = new PushtaskError('RATE_LIMITED', 'too many requests', { retryAfterMs: 7000 });
     expect(retryDelay(config, 1, limited)).toBe(7000);
     expect(retryDelay(config, 5, limited)).toBe(7000);
