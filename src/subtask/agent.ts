@@ -51,10 +51,12 @@ export class Agent {
     this.#secrets = collectSecrets(config);
     this.#spool = new Spool(config.spoolDir);
     this.#ledger = new Ledger(path.join(config.spoolDir, LEDGER_FILE));
-    const transport = createTransport(config.transport, { logger });
-    this.#status = new StatusReporter(config.spoolDir, transport.description);
+    const makeTransport = () => createTransport(config.transport, { logger });
+    this.#status = new StatusReporter(config.spoolDir);
+    const transfers = config.transport.type === 'local' ? 1 : config.transport.transfers;
     this.#uploader = new Uploader({
-      transport,
+      createTransport: makeTransport,
+      transfers,
       spool: this.#spool,
       ledger: this.#ledger,
       status: this.#status,
@@ -65,6 +67,7 @@ export class Agent {
       emit,
       describeError: (error) => this.describeError(error),
     });
+    this.#status.setTransport(this.#uploader.description);
     this.#files = config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
     this.#sidecars = new FileSidecarWatcher(
       this.#files.map((entry) => entry.path),

@@ -32,7 +32,7 @@ export interface AgentStatus {
   transport: string;
   connection: { state: ConnectionState; since: string; nextRetryAt: string | null };
   queue: { length: number; bytes: number; items: QueueItem[] };
-  inFlight: (QueueItem & { startedAt: string }) | null;
+  inFlight: (QueueItem & { startedAt: string })[];
   counters: { notifies: number; uploads: number; bytesUploaded: number; failures: number };
   heartbeat: { file: string; nextDueAt: string } | null;
   lastError: ({ at: string; file?: string } & ErrorInfo) | null;
@@ -47,7 +47,7 @@ export class StatusReporter {
   #timer: NodeJS.Timeout | null = null;
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(spoolDir: string, transport: string) {
+  constructor(spoolDir: string) {
     this.file = path.join(spoolDir, STATUS_FILE);
     const now = iso(Date.now());
     this.status = {
@@ -55,15 +55,19 @@ export class StatusReporter {
       startedAt: now,
       updatedAt: now,
       running: true,
-      transport,
+      transport: '',
       connection: { state: 'disconnected', since: now, nextRetryAt: null },
       queue: { length: 0, bytes: 0, items: [] },
-      inFlight: null,
+      inFlight: [],
       counters: { notifies: 0, uploads: 0, bytesUploaded: 0, failures: 0 },
       heartbeat: null,
       lastError: null,
       files: {},
     };
+  }
+
+  setTransport(description: string): void {
+    this.status.transport = description;
   }
 
   setConnection(state: ConnectionState, nextRetryAt: number | null = null): void {
@@ -73,17 +77,16 @@ export class StatusReporter {
     this.changed();
   }
 
-  setQueue(items: readonly { source: string; remotePath: string; size: number; queuedAt: number }[]): void {
+  setQueue(
+    items: readonly SpoolItem[],
+    inFlight: readonly { snapshot: SpoolItem; startedAt: number }[],
+  ): void {
     this.status.queue = {
       length: items.length,
       bytes: items.reduce((sum, item) => sum + item.size, 0),
       items: items.slice(0, MAX_LISTED_QUEUE).map(toQueueItem),
     };
-    this.changed();
-  }
-
-  setInFlight(item: { source: string; remotePath: string; size: number; queuedAt: number } | null): void {
-    this.status.inFlight = item ? { ...toQueueItem(item), startedAt: iso(Date.now()) } : null;
+    this.status.inFlight = inFlight.map(({ snapshot, startedAt }) => ({ ...toQueueItem(snapshot), startedAt: iso(startedAt) }));
     this.changed();
   }
 
@@ -142,11 +145,18 @@ export class StatusReporter {
 
   async close(): Promise<void> {
     this.status.running = false;
-    this.status.inFlight = null;
+    this.status.inFlight = [];
     await this.flush();
   }
 }
 
-function toQueueItem(item: { source: string; remotePath: string; size: number; queuedAt: number }): QueueItem {
+interface SpoolItem {
+  source: string;
+  remotePath: string;
+  size: number;
+  queuedAt: number;
+}
+
+function toQueueItem(item: SpoolItem): QueueItem {
   return { file: item.source, remotePath: item.remotePath, bytes: item.size, queuedAt: iso(item.queuedAt) };
 }

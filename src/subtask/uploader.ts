@@ -1,7 +1,12 @@
 /**
- * The upload lane: takes snapshots from the spool queue, keeps the transport connected, retries
- * per the retry policy until stopped, closes the connection after the dead time, and deletes a
- * snapshot only after the transport confirmed it. Transports stay free of all of this.
+ * The upload lanes: take snapshots from the spool queue, keep connections open, retry per the
+ * retry policy until stopped, close connections after the dead time, and delete a snapshot only
+ * after its transport confirmed the upload. Transports stay free of all of this.
+ *
+ * Up to `transfers` lanes upload independent files in parallel, each over its own connection.
+ * Only one lane ever retries while nothing is connected (no hammering a server that is down or
+ * refusing our password); the others join once a connection works. Two snapshots of the same file
+ * are never in flight at once, so an older one can never land after a newer one.
  */
 import type { RetryConfig } from '../config/schema.js';
 import { sleep, withTimeout } from '../shared/abort.js';
@@ -17,7 +22,10 @@ import type { StatusReporter } from './status.js';
 export type Emit = <K extends keyof SubtaskEventMap>(name: K, payload: SubtaskEventMap[K]) => void;
 
 export interface UploaderOptions {
-  transport: Transport;
+  /** Makes one connection's transport; called once per lane. */
+  createTransport: () => Transport;
+  /** Parallel lanes. */
+  transfers: number;
   spool: Spool;
   ledger: Ledger;
   status: StatusReporter;
@@ -31,16 +39,24 @@ export interface UploaderOptions {
   now?: () => number;
 }
 
+interface Lane {
+  id: number;
+  transport: Transport;
+  connected: boolean;
+  loop: Promise<void> | null;
+}
+
 export class Uploader {
   readonly #o: UploaderOptions;
   readonly #now: () => number;
+  readonly #lanes: Lane[] = [];
   /** Insertion-ordered; a newer snapshot of the same id takes the older one's place. */
   #pending = new Map<string, Snapshot>();
-  #inFlight: Snapshot | null = null;
-  #connected = false;
+  /** Snapshots being uploaded, with when each started. */
+  readonly #inFlight = new Map<string, { snapshot: Snapshot; startedAt: number }>();
+  /** Failures in a row while nothing could be delivered; drives the retry schedule. */
   #failures = 0;
   #lastActivityAt: number;
-  #loop: Promise<void> | null = null;
   #stopping = false;
   /** Aborts retry waits (graceful stop). */
   readonly #waits = new AbortController();
@@ -53,12 +69,16 @@ export class Uploader {
     this.#lastActivityAt = this.#now();
   }
 
+  get description(): string {
+    return this.#lane(0).transport.description;
+  }
+
   get connected(): boolean {
-    return this.#connected;
+    return this.#lanes.some((lane) => lane.connected);
   }
 
   get idle(): boolean {
-    return this.#pending.size === 0 && this.#inFlight === null;
+    return this.#pending.size === 0 && this.#inFlight.size === 0;
   }
 
   /** A notify or heartbeat happened: the connection is wanted for a while longer. */
@@ -71,64 +91,104 @@ export class Uploader {
     if (superseded) void this.#discard(superseded, 'a newer snapshot replaces it');
     this.#pending.set(snapshot.id, snapshot);
     this.noteActivity();
-    this.#publishQueue();
+    this.#publish();
     this.#kick();
   }
 
-  #kick(): void {
-    if (this.#loop || this.#stopping) return;
-    this.#loop = this.#run().finally(() => {
-      this.#loop = null;
-      if (this.#pending.size && !this.#stopping) this.#kick();
-    });
+  #lane(index: number): Lane {
+    while (this.#lanes.length <= index) {
+      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, loop: null });
+    }
+    return this.#lanes[index]!;
   }
 
-  async #run(): Promise<void> {
-    while (this.#pending.size && !this.#stopping) {
-      if (!this.#connected && !(await this.#connect())) continue;
-      const next = this.#pending.values().next().value as Snapshot;
-      this.#pending.delete(next.id);
-      this.#inFlight = next;
-      this.#o.status.setInFlight(next);
-      this.#publishQueue();
+  /** Starts lanes: one when none runs; more, up to `transfers`, once a connection works. */
+  #kick(): void {
+    if (this.#stopping) return;
+    const running = this.#lanes.filter((lane) => lane.loop).length;
+    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available() + running) : Math.min(1, this.#available());
+    for (let index = 0; index < this.#o.transfers && this.#lanes.filter((lane) => lane.loop).length < wanted; index += 1) {
+      const lane = this.#lane(index);
+      if (lane.loop) continue;
+      lane.loop = this.#run(lane).finally(() => {
+        lane.loop = null;
+        if (this.#available() > 0) this.#kick();
+      });
+    }
+  }
+
+  #available(): number {
+    let count = 0;
+    for (const id of this.#pending.keys()) if (!this.#inFlight.has(id)) count += 1;
+    return count;
+  }
+
+  #take(): Snapshot | null {
+    for (const [id, snapshot] of this.#pending) {
+      if (this.#inFlight.has(id)) continue;
+      this.#pending.delete(id);
+      this.#inFlight.set(id, { snapshot, startedAt: this.#now() });
+      this.#publish();
+      return snapshot;
+    }
+    return null;
+  }
+
+  async #run(lane: Lane): Promise<void> {
+    while (!this.#stopping && this.#available() > 0) {
+      if (!lane.connected && !(await this.#connect(lane))) {
+        if (this.connected) return; // another lane carries on; don't add to the load
+        continue;
+      }
+      const snapshot = this.#take();
+      if (!snapshot) return;
       try {
-        await this.#upload(next);
+        await this.#upload(lane, snapshot);
       } catch (error) {
-        await this.#afterFailure(next, error);
+        const keepGoing = await this.#afterFailure(lane, snapshot, error);
+        if (!keepGoing) return;
       } finally {
-        this.#inFlight = null;
-        this.#o.status.setInFlight(null);
+        this.#inFlight.delete(snapshot.id);
+        this.#publish();
       }
     }
   }
 
-  async #connect(): Promise<boolean> {
-    const { transport, operationTimeoutMs, logger, status } = this.#o;
-    status.setConnection('connecting');
+  async #connect(lane: Lane): Promise<boolean> {
+    const { operationTimeoutMs, logger, status } = this.#o;
+    const wasConnected = this.connected;
+    if (!wasConnected) status.setConnection('connecting');
     try {
-      await withTimeout((signal) => transport.connect(signal), operationTimeoutMs, this.#operations.signal, `Connecting to ${transport.description}`);
-      this.#connected = true;
-      status.setConnection('connected');
-      logger.info(`Connected to ${transport.description}`);
-      this.#o.emit('connected', { target: transport.description });
+      await withTimeout((signal) => lane.transport.connect(signal), operationTimeoutMs, this.#operations.signal, `Connecting to ${lane.transport.description}`);
+      lane.connected = true;
+      if (!wasConnected) {
+        status.setConnection('connected');
+        logger.info(`Connected to ${lane.transport.description}`);
+        this.#o.emit('connected', { target: lane.transport.description });
+      }
+      this.#kick();
       return true;
     } catch (error) {
-      await transport.close();
+      await lane.transport.close();
+      if (this.connected) {
+        logger.debug(`Extra connection ${lane.id} to ${lane.transport.description} failed: ${this.#o.describeError(error).message}`);
+        return false;
+      }
       const first = this.#pending.values().next().value as Snapshot | undefined;
       await this.#waitBeforeRetry(error, first?.source);
       return false;
     }
   }
 
-  async #upload(snapshot: Snapshot): Promise<void> {
-    const { transport, operationTimeoutMs, spool, ledger, logger, status } = this.#o;
+  async #upload(lane: Lane, snapshot: Snapshot): Promise<void> {
+    const { operationTimeoutMs, spool, ledger, logger, status } = this.#o;
     const started = this.#now();
     const { bytes } = await withTimeout(
       (signal) =>
-        transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal }),
-      operationTimeoutMs,
+        lane.transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal }),
+      uploadTimeout(operationTimeoutMs, snapshot.size),
       this.#operations.signal,
-      `Upload of ${snapshot.source} to ${transport.description} as ${snapshot.remotePath}`,
+      `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
     );
     const ms = this.#now() - started;
     this.#failures = 0;
@@ -149,21 +209,29 @@ export class Uploader {
     this.#o.emit('uploaded', { file: snapshot.source, remotePath: snapshot.remotePath, bytes, ms });
   }
 
-  async #afterFailure(snapshot: Snapshot, error: unknown): Promise<void> {
+  /** Requeues (or drops, if superseded) the snapshot; returns whether this lane should go on. */
+  async #afterFailure(lane: Lane, snapshot: Snapshot, error: unknown): Promise<boolean> {
     if (this.#pending.has(snapshot.id)) {
-      // A newer snapshot of the same file arrived meanwhile: it supersedes this one.
       await this.#discard(snapshot, 'a newer snapshot replaced it');
     } else {
       this.#pending = new Map([[snapshot.id, snapshot], ...this.#pending]);
-      this.#publishQueue();
     }
-    if (this.#operations.signal.aborted) return;
-    await this.#disconnect('error', this.#o.describeError(error).message);
+    if (this.#operations.signal.aborted) return false;
+    const info = this.#o.describeError(error);
+    await this.#disconnect(lane, 'error', info.message);
+    if (this.connected) {
+      // Other connections still work: report, let them take the file, and retire this lane.
+      this.#o.status.recordError(info, snapshot.source);
+      this.#o.logger.warn(`${info.message} [${info.code}]; another connection retries it`);
+      this.#o.emit('upload-failed', { file: snapshot.source, error: info, willRetry: true });
+      return false;
+    }
     await this.#waitBeforeRetry(error, snapshot.source);
+    return true;
   }
 
   async #waitBeforeRetry(error: unknown, file: string | undefined): Promise<void> {
-    const { logger, status, retry, transport } = this.#o;
+    const { logger, status, retry } = this.#o;
     if (this.#stopping) return;
     this.#failures += 1;
     const info = this.#o.describeError(error);
@@ -171,8 +239,8 @@ export class Uploader {
     status.recordError(info, file);
     status.setConnection('waiting-to-retry', this.#now() + delay);
     logger.warn(
-      `${info.message} [${info.code}] (${transport.description}; failure ${this.#failures} in a row). ` +
-        `Retrying in ${Math.round(delay / 1000)} s; the file stays queued in the spool.`,
+      `${info.message} [${info.code}] (${this.description}; failure ${this.#failures} in a row). ` +
+        `Retrying in ${formatDelay(delay)}; queued files stay in the spool.`,
     );
     if (file) this.#o.emit('upload-failed', { file, error: info, willRetry: true });
     await sleep(delay, this.#waits.signal);
@@ -183,37 +251,46 @@ export class Uploader {
     await this.#o.spool.remove(snapshot).catch(() => undefined);
   }
 
-  async #disconnect(reason: 'dead-time' | 'error' | 'stop', detail?: string): Promise<void> {
-    const wasConnected = this.#connected;
-    this.#connected = false;
-    await this.#o.transport.close();
-    this.#o.status.setConnection('disconnected');
-    if (wasConnected) {
-      this.#o.logger.info(`Disconnected from ${this.#o.transport.description} (${reason}${detail ? `: ${detail}` : ''})`);
+  async #disconnect(lane: Lane, reason: 'dead-time' | 'error' | 'stop', detail?: string): Promise<void> {
+    const wasConnected = lane.connected;
+    lane.connected = false;
+    await lane.transport.close();
+    if (wasConnected && !this.connected) {
+      this.#o.status.setConnection('disconnected');
+      this.#o.logger.info(`Disconnected from ${lane.transport.description} (${reason}${detail ? `: ${detail}` : ''})`);
       this.#o.emit('disconnected', { reason, ...(detail ? { detail } : {}) });
     }
   }
 
-  /** Closes an idle connection after `deadTimeMs` without notifies, heartbeats or uploads. */
+  /** Closes idle connections after `deadTimeMs` without notifies, heartbeats or uploads. */
   async checkDeadTime(): Promise<void> {
-    if (!this.#connected || !this.idle || this.#loop) return;
+    if (!this.connected || !this.idle || this.#lanes.some((lane) => lane.loop)) return;
     if (this.#now() - this.#lastActivityAt < this.#o.deadTimeMs) return;
-    await this.#disconnect('dead-time');
+    for (const lane of this.#lanes) await this.#disconnect(lane, 'dead-time');
   }
 
   /**
-   * Graceful: no new upload starts, the one in flight may finish. Hard: the one in flight is
-   * aborted too. Either way every snapshot not confirmed stays in the spool for the next start.
+   * Graceful: no new upload starts, those in flight may finish. Hard: those in flight are aborted
+   * too. Either way every snapshot not confirmed stays in the spool for the next start.
    */
   async stop({ graceful }: { graceful: boolean }): Promise<void> {
     this.#stopping = true;
     this.#waits.abort();
     if (!graceful) this.#operations.abort();
-    await this.#loop;
-    await this.#disconnect('stop');
+    await Promise.all(this.#lanes.map((lane) => lane.loop));
+    for (const lane of this.#lanes) await this.#disconnect(lane, 'stop');
   }
 
-  #publishQueue(): void {
-    this.#o.status.setQueue([...this.#pending.values()]);
+  #publish(): void {
+    this.#o.status.setQueue([...this.#pending.values()], [...this.#inFlight.values()]);
   }
+}
+
+/** A big file gets more time than one operation: at least 1 MB/s before we call it stuck. */
+function uploadTimeout(operationTimeoutMs: number, bytes: number): number {
+  return operationTimeoutMs + Math.ceil(bytes / 1_000_000) * 1000;
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -138,7 +138,7 @@ describe('stop', () => {
     const m = newMaster({ watch: [{ file: 'data/big.bin' }], gracefulTimeoutMs: 60_000 });
     await m.start({ uploadResiduals: false });
     const statusFile = path.join(m.config.spoolDir, 'status.json');
-    await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight !== null, 'upload in flight', 20_000);
+    await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight.length === 1, 'upload in flight', 20_000);
     expect(fs.existsSync(ws.path('remote/big.bin'))).toBe(false);
     await m.stop({ forceKill: false });
     expect(fs.statSync(ws.path('remote/big.bin')).size).toBe(big.length);
