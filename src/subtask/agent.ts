@@ -51,7 +51,7 @@ export class Agent {
     this.#secrets = collectSecrets(config);
     this.#spool = new Spool(config.spoolDir);
     this.#ledger = new Ledger(path.join(config.spoolDir, LEDGER_FILE));
-    const makeTransport = () => createTransport(config.transport, { logger });
+    const makeTransport = () => createTransport(config.transport, { logger, stateDir: config.spoolDir });
     this.#status = new StatusReporter(config.spoolDir);
     const transfers = config.transport.type === 'local' ? 1 : config.transport.transfers;
     this.#uploader = new Uploader({

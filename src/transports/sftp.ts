@@ -1,22 +1,193 @@
-/** `sftp` transport: placeholder until its implementation lands. */
+/**
+ * `sftp` over ssh2-sftp-client. Host keys are verified (sshHostKeys.ts); uploads are pipelined
+ * (`fastPut`) into a temporary name and renamed over the target with `posix-rename@openssh.com`
+ * when the server offers it. A client is never reused after an error or `end()`: every connect
+ * makes a fresh one.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import SftpClient from 'ssh2-sftp-client';
+import type { ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
-import { PushtaskError } from '../shared/errors.js';
-import type { Transport, TransportContext, UploadResult } from './types.js';
+import { PushtaskError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { joinRemote } from './remotePath.js';
+import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
+import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+
+/** fastPut pipelining: requests in flight × bytes each. OpenSSH allows far more than this. */
+const PUT_CONCURRENCY = 64;
+const PUT_CHUNK_BYTES = 32 * 1024;
+const KEEPALIVE_MS = 10_000;
 
 export class SftpTransport implements Transport {
   readonly description: string;
+  readonly #config: SftpTransportConfig;
+  readonly #logger: Logger;
+  readonly #hostKeyPolicy: HostKeyPolicy;
+  #client: SftpClient | null = null;
+  #posixRename = false;
+  #warnedNonAtomic = false;
+  readonly #knownDirs = new Set<string>();
 
-  constructor(config: SftpTransportConfig, _context: TransportContext) {
-    this.description = `sftp transport (${config.remoteDir})`;
+  constructor(config: SftpTransportConfig, context: TransportContext) {
+    this.#config = config;
+    this.#logger = context.logger;
+    this.description = `sftp://${config.username}@${config.host}:${config.port}/${config.remoteDir.replace(/^\/+/, '')}`;
+    this.#hostKeyPolicy = hostKeyPolicyOf(config, context.stateDir);
   }
 
-  async connect(): Promise<void> {
-    throw new PushtaskError('CONNECT_FAILED', 'The sftp transport is not implemented yet');
+  async connect(signal: AbortSignal): Promise<void> {
+    await this.close();
+    const client = new SftpClient('pushtask');
+    let refusal: string | undefined;
+    const { host, port } = this.#config;
+    const options: ConnectConfig = {
+      host,
+      port,
+      username: this.#config.username,
+      readyTimeout: 20_000,
+      keepaliveInterval: KEEPALIVE_MS,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        const decision = verifyHostKey(this.#hostKeyPolicy, host, port, key);
+        refusal = decision.reason;
+        return decision.accepted;
+      },
+      ...this.#credentials(),
+    };
+    const onAbort = () => void client.end().catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.connect(options);
+    } catch (error) {
+      void client.end().catch(() => undefined);
+      throw this.#connectError(error, refusal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    // Errors after connect reject the operation in flight; without a listener they would crash us.
+    client.on('error', (error: Error) => this.#logger.debug(`SFTP connection to ${host}:${port}: ${error.message}`));
+    this.#client = client;
+    this.#knownDirs.clear();
+    this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
+    if (!this.#posixRename) {
+      this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
+    }
   }
 
-  async upload(): Promise<UploadResult> {
-    throw new PushtaskError('UPLOAD_FAILED', 'The sftp transport is not implemented yet');
+  #credentials(): Partial<ConnectConfig> {
+    const { password, privateKey, passphrase, agent } = this.#config;
+    const credentials: Partial<ConnectConfig> = {};
+    if (password !== undefined) credentials.password = password;
+    if (privateKey) {
+      credentials.privateKey = privateKey.includes('-----BEGIN') ? privateKey : readKeyFile(privateKey);
+      if (passphrase !== undefined) credentials.passphrase = passphrase;
+    }
+    if (agent) {
+      const socket = agent === true ? process.env.SSH_AUTH_SOCK : agent;
+      if (!socket) throw new PushtaskError('AUTH_FAILED', 'agent: true, but SSH_AUTH_SOCK is not set: start ssh-agent or give the socket path');
+      credentials.agent = socket;
+    }
+    return credentials;
   }
 
-  async close(): Promise<void> {}
+  #connectError(error: unknown, refusal: string | undefined): PushtaskError {
+    const { host, port, username } = this.#config;
+    const message = errorMessage(error);
+    if (refusal) return new PushtaskError('HOST_KEY_REJECTED', `Refusing ${host}:${port}: ${refusal}`, { cause: error });
+    if (error instanceof PushtaskError) return error;
+    if (/authentication methods failed/i.test(message)) {
+      return new PushtaskError('AUTH_FAILED', `SFTP login as ${username} on ${host}:${port} was refused: check the password, key or agent`, { cause: error });
+    }
+    return new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: ${message.replace(/^connect:\s*/, '')}`, { cause: error });
+  }
+
+  async upload(request: UploadRequest): Promise<UploadResult> {
+    const client = this.#client;
+    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+    const target = joinRemote(this.#config.remoteDir, request.remotePath);
+    const dir = path.posix.dirname(target);
+    const temp = `${dir}/.${path.posix.basename(target).slice(0, 100)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+    const onAbort = () => void this.close();
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#ensureDir(client, dir);
+      await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES });
+      const seconds = request.mtime.getTime() / 1000;
+      await callback<void>((done) => sftpOf(client).utimes(temp, seconds, seconds, done));
+      await this.#replace(client, temp, target);
+      const { size } = await fs.promises.stat(request.localPath);
+      return { bytes: size };
+    } catch (error) {
+      if (this.#client === client) void client.delete(temp, true).catch(() => undefined);
+      throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      request.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #ensureDir(client: SftpClient, dir: string): Promise<void> {
+    if (dir === '.' || dir === '/' || this.#knownDirs.has(dir)) return;
+    if (!(await client.exists(dir))) await client.mkdir(dir, true);
+    this.#knownDirs.add(dir);
+  }
+
+  /** Rename over the target: atomic with posix-rename; SFTP v3 rename refuses an existing target. */
+  async #replace(client: SftpClient, temp: string, target: string): Promise<void> {
+    if (this.#posixRename) {
+      await client.posixRename(temp, target);
+      return;
+    }
+    try {
+      await client.rename(temp, target);
+    } catch {
+      if (!this.#warnedNonAtomic) {
+        this.#logger.warn(`Replacing ${target} on ${this.#config.host} by remove + rename: for a moment the old file is gone (the server lacks posix-rename)`);
+        this.#warnedNonAtomic = true;
+      }
+      await client.delete(target, true);
+      await client.rename(temp, target);
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    if (!client) return;
+    try {
+      await Promise.race([client.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function hostKeyPolicyOf(config: SftpTransportConfig, stateDir: string): HostKeyPolicy {
+  if (config.hostKey === 'accept-new') return { kind: 'accept-new', file: path.join(stateDir, 'known_hosts') };
+  if (config.hostKey) return { kind: 'pin', fingerprint: config.hostKey.startsWith('SHA256:') ? config.hostKey : `SHA256:${config.hostKey}` };
+  return { kind: 'known-hosts', file: config.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts') };
+}
+
+function readKeyFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new PushtaskError('AUTH_FAILED', `Cannot read the private key file ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+function sftpOf(client: SftpClient): SFTPWrapper {
+  return (client as unknown as { sftp: SFTPWrapper }).sftp;
+}
+
+/** The extensions the server announced in its SFTP version packet (ssh2 keeps them privately). */
+function extensionsOf(sftp: SFTPWrapper): Record<string, string> {
+  return (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+}
+
+function callback<T>(start: (done: (error?: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value as T))));
 }

@@ -31,4 +31,6 @@ export interface Transport {
 
 export interface TransportContext {
   logger: Logger;
+  /** A private folder (the spool) for what a transport must remember, e.g. host keys pinned on first use. */
+  stateDir: string;
 }
