@@ -57,6 +57,8 @@ export class Uploader {
   /** Failures in a row while nothing could be delivered; drives the retry schedule. */
   #failures = 0;
   #lastActivityAt: number;
+  /** A server asked everyone to wait (429 Retry-After): rate limits are per account, not per lane. */
+  #pausedUntil = 0;
   #stopping = false;
   /** Aborts retry waits (graceful stop). */
   readonly #waits = new AbortController();
@@ -136,6 +138,11 @@ export class Uploader {
 
   async #run(lane: Lane): Promise<void> {
     while (!this.#stopping && this.#available() > 0) {
+      const pause = this.#pausedUntil - this.#now();
+      if (pause > 0) {
+        await sleep(pause, this.#waits.signal);
+        continue;
+      }
       if (!lane.connected && !(await this.#connect(lane))) {
         if (this.connected) return; // another lane carries on; don't add to the load
         continue;
@@ -218,6 +225,8 @@ export class Uploader {
     }
     if (this.#operations.signal.aborted) return false;
     const info = this.#o.describeError(error);
+    const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof retryAfterMs === 'number') this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + retryAfterMs);
     await this.#disconnect(lane, 'error', info.message);
     if (this.connected) {
       // Other connections still work: report, let them take the file, and retire this lane.
