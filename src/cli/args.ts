@@ -12,7 +12,12 @@ const COMMON = {
   debug: { type: 'boolean' },
 } as const satisfies Options;
 
-export function parseCommandArgs<const O extends Options>(command: string, argv: string[], options: O) {
+/** What parseArgs returns for these options (spelled out: the declaration build needs a name). */
+export type ParsedArgs<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: typeof COMMON & O; strict: true; allowPositionals: false }>
+>;
+
+export function parseCommandArgs<const O extends Options>(command: string, argv: string[], options: O): ParsedArgs<O> {
   try {
     return parseArgs({ args: argv, options: { ...COMMON, ...options }, strict: true, allowPositionals: false });
   } catch (error) {

@@ -18,6 +18,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM',
     load: async () => (await import('./watch.js')).command,
   },
+  'dropbox-auth': {
+    summary: 'connect a Dropbox account (PKCE) and print the refresh token for the config',
+    load: async () => (await import('./dropboxAuth.js')).command,
+  },
   status: {
     summary: "print the agent's status (queue, connection, last uploads and errors)",
     load: async () => (await import('./status.js')).command,

@@ -69,23 +69,30 @@ export const command: Command = {
 
 async function runRepl(master: TaskMaster, { io, base, appendData }: { io: CliIO; base: string; appendData: boolean }): Promise<number> {
   const tty = Boolean(io.stdin.isTTY && io.stdout.isTTY);
-  const rl = readline.createInterface({ input: io.stdin, output: tty ? io.stdout : undefined, terminal: tty, prompt: PROMPT });
+  let rl: readline.Interface | null = null;
   let prompting = false;
-  // Event lines arrive while the prompt waits: in a terminal, print above it and redraw it.
+  // Event lines arrive while the prompt waits: in a terminal, print over it and redraw it below.
+  // (Clearing also removes a stale prompt left by input typed ahead.)
   const print = (line: string) => {
-    if (tty && prompting) {
+    if (tty && rl) {
       readline.clearLine(io.stdout, 0);
       readline.cursorTo(io.stdout, 0);
-      io.out(`${line}\n`);
-      rl.prompt(true);
-    } else {
-      io.out(`${line}\n`);
     }
+    io.out(`${line}\n`);
+    if (tty && rl && prompting) rl.prompt(true);
+  };
+  const prompt = () => {
+    if (!tty || !rl) return;
+    rl.prompt();
+    prompting = true;
   };
   const session = new DemoSession({ master, base, appendData, print });
   const unsubscribe = printEvents(master, print, base);
-  const close = () => rl.close();
-  rl.on('SIGINT', close); // Ctrl-C at the prompt: the same graceful exit as `x`
+  let closed = false;
+  const close = () => {
+    closed = true;
+    rl?.close();
+  };
   process.once('SIGTERM', close);
 
   try {
@@ -94,23 +101,22 @@ async function runRepl(master: TaskMaster, { io, base, appendData }: { io: CliIO
     await master.start();
     print(`started: subtask pid ${master.subtaskPid}`);
     print(session.help());
-    if (tty) {
-      rl.prompt();
-      prompting = true;
-    }
+    if (closed) return EXIT_OK; // SIGTERM during start-up: straight to the graceful exit below
+    // Created only now, right before the loop: readline starts reading at once, and lines read
+    // before `for await` subscribes would be lost (piped input arrives all at once).
+    rl = readline.createInterface({ input: io.stdin, output: tty ? io.stdout : undefined, terminal: tty, prompt: PROMPT });
+    rl.on('SIGINT', close); // Ctrl-C at the prompt: the same graceful exit as `x`
+    prompt();
     for await (const line of rl) {
       prompting = false;
       // Piped input is not echoed by a terminal: echo it so the transcript reads like a session.
       if (!tty) print(`${PROMPT}${line}`);
       if (!(await session.run(line))) break;
-      if (tty) {
-        rl.prompt();
-        prompting = true;
-      }
+      prompt();
     }
   } finally {
     prompting = false;
-    rl.close();
+    rl?.close();
     process.off('SIGTERM', close);
     if (master.running) await session.exit();
     unsubscribe();

@@ -8,7 +8,7 @@ import type { TaskMaster } from '../master/TaskMaster.js';
 import { errorMessage } from '../shared/errors.js';
 import { DeliveryTracker } from './delivery.js';
 import { clockTime, shortPath } from './format.js';
-import { formatStatus, missingStatusMessage, readStatus } from './statusFormat.js';
+import { formatStatus, readStatus } from './statusFormat.js';
 
 /** How long exiting waits for notified data to be delivered before stopping anyway. */
 const EXIT_SETTLE_MS = 10_000;
@@ -109,7 +109,9 @@ export class DemoSession {
 
   #status(): void {
     const read = readStatus(this.#o.master.config.spoolDir);
-    this.#o.print(read.kind === 'missing' ? missingStatusMessage(read.file).trimEnd() : formatStatus(read.status, { base: this.#o.base }).trimEnd());
+    // status.json is written a moment after each change, so right after start it may not exist yet.
+    const text = read.kind === 'missing' ? `status: ${read.file} is not written yet; try again in a moment` : formatStatus(read.status, { base: this.#o.base });
+    this.#o.print(text.trimEnd());
   }
 
   /** Graceful exit: pass on held data, wait (bounded) for notified uploads, then stop the subtask. */

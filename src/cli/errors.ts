@@ -19,8 +19,9 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** What to do next, for errors whose message says only what went wrong. */
+/** What to do next, for errors whose message says only what went wrong ('' = it says both). */
 const HINTS: Partial<Record<string, string>> = {
+  SPOOL_LOCKED: '',
   CONFIG_INVALID: 'Fix the field(s) listed above; config.example.ts shows every field with a comment.',
   CONFIG_LOAD_FAILED: 'Check the path, and that the file has `export default defineConfig({ ... })`.',
   SUBTASK_START_FAILED: 'See the subtask log file (log.dir in the config) or run again with --debug.',
@@ -40,7 +41,7 @@ export function reportError(error: unknown, { debug, write }: ReportOptions): nu
   }
   const message = error instanceof Error ? error.message : String(error);
   const code = error instanceof PushtaskError ? error.code : undefined;
-  const hint = (code && HINTS[code]) ?? (debug ? undefined : 'Run again with --debug for details.');
+  const hint = (code ? HINTS[code] : undefined) ?? (debug ? '' : 'Run again with --debug for details.');
   // A ConfigError lists one problem per line; every other message is kept to its first line.
   const shown = error instanceof ConfigError ? message : (message.split('\n')[0] ?? message);
   write(`pushtask: ${shown}\n${hint ? `${hint}\n` : ''}`);

@@ -8,7 +8,7 @@ import { errorMessage } from '../shared/errors.js';
 import { clockTime, duration, formatBytes, shortPath } from './format.js';
 
 const REASONS: Record<NotifyEvent['reason'], string> = {
-  direct: 'no burst mode',
+  direct: 'no burst check',
   first: 'first notify',
   regular: 'no burst',
   counting: 'quick notify, counting towards a burst',

@@ -53,10 +53,15 @@ export function shortPath(file: string, base: string | undefined): string {
   return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
 }
 
-/** "local folder /x/remote", or the transport type and host for network transports. */
+/** "local folder /x/remote", "sftp user@host:22 incoming", "dropbox /pushtask". */
 export function describeTarget(config: ResolvedConfig): string {
-  const transport = config.transport;
-  if (transport.type === 'local') return `local folder ${transport.dir}`;
-  const host = (transport as { host?: unknown }).host;
-  return typeof host === 'string' ? `${(transport as { type: string }).type} ${host}` : (transport as { type: string }).type;
+  const t = config.transport;
+  switch (t.type) {
+    case 'local':
+      return `local folder ${t.dir}`;
+    case 'dropbox':
+      return `dropbox ${t.remoteDir}`;
+    default:
+      return `${t.type} ${t.username}@${t.host}${t.port ? `:${t.port}` : ''} ${t.remoteDir}`;
+  }
 }

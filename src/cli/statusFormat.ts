@@ -51,15 +51,16 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
       : `not running: pid ${status.pid} is gone without a clean stop (killed?)`
     : 'stopped';
   row('Agent', state);
-  row('Transport', status.transport);
+  if (status.transport) row('Transport', status.transport);
   const { connection } = status;
   const retry = connection.nextRetryAt ? `, next try ${when(connection.nextRetryAt, now)}` : '';
   row('Connection', `${connection.state} since ${when(connection.since, now)}${retry}`);
   row('Queue', `${status.queue.length} file(s), ${formatBytes(status.queue.bytes)}`);
   for (const item of status.queue.items.slice(0, 5)) lines.push(`${''.padEnd(13)}${short(item.file)} (${formatBytes(item.bytes)})`);
   if (status.queue.length > 5) lines.push(`${''.padEnd(13)}… and ${status.queue.length - 5} more`);
-  const flight = status.inFlight;
-  row('In flight', flight ? `${short(flight.file)} → ${flight.remotePath} (${formatBytes(flight.bytes)}, since ${when(flight.startedAt, now)})` : 'nothing');
+  const flights = status.inFlight;
+  row('In flight', flights.length ? `${flights.length} upload(s)` : 'nothing');
+  for (const f of flights) lines.push(`${''.padEnd(13)}${short(f.file)} → ${f.remotePath} (${formatBytes(f.bytes)}, since ${when(f.startedAt, now)})`);
   const c = status.counters;
   row('Counters', `${c.notifies} notifies, ${c.uploads} uploads (${formatBytes(c.bytesUploaded)}), ${c.failures} failures`);
   if (status.heartbeat) row('Heartbeat', `${short(status.heartbeat.file)}, next due ${when(status.heartbeat.nextDueAt, now)}`);
