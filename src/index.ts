@@ -4,6 +4,7 @@ export type {
   TaskMasterEvents,
   NotifyEvent,
   SubtaskExitEvent,
+  SubtaskStartEvent,
   UploadedEvent,
   UploadFailedEvent,
   ConnectedEvent,

@@ -43,6 +43,9 @@ export function printEvents(master: TaskMaster, print: (line: string) => void, b
         `subtask exited (code ${e.code}, signal ${e.signal})` +
           (e.restarting ? `; restarting it in ${duration(e.restartInMs ?? 0)}` : ''),
       ),
+    'subtask-start': (e) => {
+      if (e.restart) line(`subtask restarted (pid ${e.pid})`);
+    },
     error: (e) => line(`error     ${errorMessage(e)}`),
   } satisfies { [K in keyof TaskMasterEvents]: (...args: TaskMasterEvents[K]) => void };
   // `satisfies` above checks each handler against its event; the loop cannot keep that pairing.

@@ -140,12 +140,13 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     if (queued.length) this.#logger.info(`Queued ${queued.length} residual file(s) for upload first`);
   }
 
-  async #spawn(): Promise<void> {
+  async #spawn(restart = false): Promise<void> {
     const subtask = new SubtaskProcess(this.config, (message) => this.#onSubtaskMessage(message));
     this.#subtask = subtask;
     void subtask.exited.then((exit) => this.#onSubtaskExit(subtask, exit.code, exit.signal));
     await subtask.ready;
     this.#backoff.started(Date.now());
+    this.emit('subtask-start', { pid: subtask.pid ?? 0, restart });
   }
 
   #onSubtaskMessage(message: SubtaskToMaster): void {
@@ -178,7 +179,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null;
       if (this.#state !== 'running') return;
-      this.#spawn().catch((error) => {
+      this.#spawn(true).catch((error) => {
         // The failed child's exit handler schedules the next try with a longer delay.
         this.#logger.error(`Restarting the subtask failed: ${errorMessage(error)}`);
       });
@@ -263,6 +264,16 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     return flushed;
   }
 
+  /** Passes on everything burst mode still holds back, due or not (at stop: nothing is stranded). */
+  #releaseHeldData(): void {
+    const now = Date.now();
+    for (const [index, burst] of this.#bursts) {
+      if (burst.pendingDueAt === null) continue;
+      burst.clearPending();
+      this.#touch(this.config.watch[index]!.path, now);
+    }
+  }
+
   #scheduleFlush(dueAt: number): void {
     if (this.#flushTimer && this.#flushDueAt <= dueAt) return;
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
@@ -291,14 +302,16 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   }
 
   /**
-   * Stops the subtask: at once by default, or gracefully (`forceKill: false`) letting the upload in
-   * flight finish within `gracefulTimeoutMs`. Nothing is lost either way: the spool survives.
+   * Stops the subtask: at once by default, or gracefully (`forceKill: false`): data held back by
+   * burst mode is passed on and the queue is delivered while uploads succeed, within
+   * `gracefulTimeoutMs`. Nothing is lost either way: the spool survives for the next start.
    * Calling it again returns the same promise.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (this.#stopping) return this.#stopping;
     if (this.#state === 'idle') return Promise.resolve();
     this.#state = 'stopping';
+    this.#releaseHeldData();
     this.#stopping = (async () => {
       const subtask = this.#subtask;
       if (subtask) {

@@ -18,6 +18,12 @@ export interface SubtaskExitEvent {
   restartInMs?: number;
 }
 
+export interface SubtaskStartEvent {
+  pid: number;
+  /** True when the supervisor restarted it after an unexpected exit. */
+  restart: boolean;
+}
+
 export interface NotifyEvent {
   file: string;
   index: number;
@@ -36,6 +42,7 @@ export interface TaskMasterEvents {
   disconnected: [DisconnectedEvent];
   heartbeat: [HeartbeatEvent];
   'subtask-exit': [SubtaskExitEvent];
+  'subtask-start': [SubtaskStartEvent];
   notify: [NotifyEvent];
   error: [Error];
 }

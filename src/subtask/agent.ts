@@ -38,6 +38,7 @@ export class Agent {
   readonly #secrets: string[];
   /** Per source: a snapshot is being taken; `true` when another was asked for meanwhile. */
   readonly #snapshotting = new Map<string, boolean>();
+  readonly #snapshotLoops = new Set<Promise<void>>();
   /** Source states already snapshotted in the spool at start (residuals, leftovers). */
   readonly #queuedStates = new Set<string>();
   readonly #snapshotRetries = new Set<NodeJS.Timeout>();
@@ -120,6 +121,7 @@ export class Agent {
     for (const folder of this.#dropFolders) folder.start();
     await this.#tick();
     this.#tickTimer = setInterval(() => void this.#tick(), this.#config.intervalMs);
+    await this.#status.flush(); // `pushtask status` works from the first moment
     this.#logger.info(
       `Subtask started: ${this.#files.length} file(s), ${this.#dropFolders.length} drop folder(s), polling every ${this.#config.intervalMs} ms, spool ${this.#config.spoolDir}`,
     );
@@ -175,7 +177,8 @@ export class Agent {
       return;
     }
     this.#snapshotting.set(source, false);
-    void this.#snapshotLoop(kind, source, remotePath);
+    const loop = this.#snapshotLoop(kind, source, remotePath).finally(() => this.#snapshotLoops.delete(loop));
+    this.#snapshotLoops.add(loop);
   }
 
   async #snapshotLoop(kind: SnapshotKind, source: string, remotePath: string): Promise<void> {
@@ -207,9 +210,16 @@ export class Agent {
     this.#logger.info(`Log level set to ${level}`);
   }
 
-  /** Stops watching, lets (graceful) or makes (hard) the uploader stop, then saves state. */
+  /**
+   * Graceful: one last look at the sidecars, then the queue is delivered while uploads succeed.
+   * Hard: stops at once. Either way the spool keeps what was not delivered.
+   */
   async stop({ graceful }: { graceful: boolean }): Promise<void> {
     if (this.#stopped) return;
+    if (graceful) {
+      this.#sidecars.poll();
+      while (this.#snapshotting.size) await Promise.all(this.#snapshotLoops);
+    }
     this.#stopped = true;
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     for (const timer of this.#snapshotRetries) clearTimeout(timer);

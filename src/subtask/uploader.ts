@@ -60,6 +60,8 @@ export class Uploader {
   /** A server asked everyone to wait (429 Retry-After): rate limits are per account, not per lane. */
   #pausedUntil = 0;
   #stopping = false;
+  /** Graceful stop: deliver what is queued while uploads succeed; stop at the first failure. */
+  #draining = false;
   /** Aborts retry waits (graceful stop). */
   readonly #waits = new AbortController();
   /** Aborts network operations (hard stop). */
@@ -242,6 +244,14 @@ export class Uploader {
   async #waitBeforeRetry(error: unknown, file: string | undefined): Promise<void> {
     const { logger, status, retry } = this.#o;
     if (this.#stopping) return;
+    if (this.#draining) {
+      // Stopping: no retry waits. What is left stays in the spool for the next start.
+      this.#stopping = true;
+      const info = this.#o.describeError(error);
+      status.recordError(info, file);
+      logger.warn(`${info.message} [${info.code}]; stopping now, queued files stay in the spool for the next start`);
+      return;
+    }
     this.#failures += 1;
     const info = this.#o.describeError(error);
     const delay = retryDelay(retry, this.#failures, error);
@@ -279,12 +289,19 @@ export class Uploader {
   }
 
   /**
-   * Graceful: no new upload starts, those in flight may finish. Hard: those in flight are aborted
-   * too. Either way every snapshot not confirmed stays in the spool for the next start.
+   * Graceful: uploads go on until the queue is empty or one fails. Hard: those in flight are
+   * aborted. Either way every snapshot not confirmed stays in the spool for the next start.
    */
   async stop({ graceful }: { graceful: boolean }): Promise<void> {
-    this.#stopping = true;
     this.#waits.abort();
+    if (graceful) {
+      // Deliver the queue while uploads succeed (bounded by the master's graceful timeout).
+      this.#draining = true;
+      this.#pausedUntil = 0;
+      this.#kick();
+      while (this.#lanes.some((lane) => lane.loop)) await Promise.all(this.#lanes.map((lane) => lane.loop));
+    }
+    this.#stopping = true;
     if (!graceful) this.#operations.abort();
     await Promise.all(this.#lanes.map((lane) => lane.loop));
     for (const lane of this.#lanes) await this.#disconnect(lane, 'stop');

@@ -138,11 +138,33 @@ describe('stop', () => {
     const m = newMaster({ watch: [{ file: 'data/big.bin' }], gracefulTimeoutMs: 60_000 });
     await m.start({ uploadResiduals: false });
     const statusFile = path.join(m.config.spoolDir, 'status.json');
+    const target = ws.path('remote/big.bin');
+    let sawPartial = false;
+    const watcher = setInterval(() => {
+      if (fs.existsSync(target) && fs.statSync(target).size !== big.length) sawPartial = true;
+    }, 2);
     await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight.length === 1, 'upload in flight', 20_000);
-    expect(fs.existsSync(ws.path('remote/big.bin'))).toBe(false);
     await m.stop({ forceKill: false });
+    clearInterval(watcher);
+    expect(sawPartial).toBe(false);
     expect(fs.statSync(ws.path('remote/big.bin')).size).toBe(big.length);
     expect(fs.readdirSync(ws.path('remote'))).toEqual(['big.bin']);
+  });
+
+  it('graceful stop passes on data held by burst mode and delivers the queue before exiting', async () => {
+    ws = createWorkspace();
+    ws.write('data/held.csv', 'seq\n');
+    for (let i = 0; i < 20; i += 1) ws.write(`drop/f${i}.txt`, `file ${i}`);
+    const m = newMaster({ watch: [{ file: 'data/held.csv', burstMode: true }, { dir: 'drop', stableMs: 0 }], gracefulTimeoutMs: 30_000 });
+    await m.start({ uploadResiduals: false });
+    await waitFor(() => sameBytes(ws.path('data/held.csv'), ws.path('remote/held.csv')), 'first delivery');
+    for (let seq = 0; seq < 5; seq += 1) {
+      ws.append('data/held.csv', `${seq}\n`);
+      m.notify('data/held.csv'); // quick notifies: held back by burst mode
+    }
+    await m.stop({ forceKill: false });
+    expect(sameBytes(ws.path('data/held.csv'), ws.path('remote/held.csv'))).toBe(true);
+    for (let i = 0; i < 20; i += 1) expect(sameBytes(ws.path(`drop/f${i}.txt`), ws.path(`remote/f${i}.txt`))).toBe(true);
   });
 
   it('stop() is idempotent, kills the subtask and a host process can exit afterwards', async () => {
