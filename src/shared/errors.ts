@@ -11,6 +11,7 @@ export type PushtaskErrorCode =
   | 'CONNECT_FAILED'
   | 'AUTH_FAILED'
   | 'HOST_KEY_REJECTED'
+  | 'CERTIFICATE_REJECTED'
   | 'UPLOAD_FAILED'
   | 'RATE_LIMITED'
   | 'TIMEOUT'
@@ -48,8 +49,8 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Authentication and host-key errors are not cured by hammering: they go on the long schedule. */
+/** Authentication, host-key and certificate errors are not cured by hammering: they go on the long schedule. */
 export function isPermanentLooking(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === 'AUTH_FAILED' || code === 'HOST_KEY_REJECTED';
+  return code === 'AUTH_FAILED' || code === 'HOST_KEY_REJECTED' || code === 'CERTIFICATE_REJECTED';
 }

@@ -1,22 +1,503 @@
-/** `ftp` transport: placeholder until its implementation lands. */
+/**
+ * `ftp` transport (basic-ftp): explicit FTPS by default, implicit FTPS or plain FTP on request.
+ *
+ * One transport is one connection: one basic-ftp `Client`, which runs one command at a time, so
+ * uploads are queued one behind the other (the uploader runs `transfers` transports for
+ * parallelism). Every upload goes to a temporary name in the target folder, is checked with SIZE
+ * (some servers report a cut upload as a success), gets its mtime (MFMT) and is then renamed
+ * over the final name. Paths are absolute, built only with `joinRemote` from `remoteDir`, so the
+ * client never changes directory and never leaves it.
+ *
+ * Retries, timeouts and dead time belong to the uploader: a failure here just throws a
+ * PushtaskError that says what went wrong and how to fix it.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
+import { Client, FTPError } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
-import { PushtaskError } from '../shared/errors.js';
-import type { Transport, TransportContext, UploadResult } from './types.js';
+import { PushtaskError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { joinRemote } from './remotePath.js';
+import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+
+/** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
+const CLIENT_TIMEOUT_MS = 30_000;
+/** How long close() waits for a polite QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1000;
+/**
+ * vsftpd (3.0.3, Debian 12) fails most empty uploads over TLS with "tlsv1 alert decode error" when
+ * the data connection's TLS shutdown follows its handshake at once; a short pause avoids it
+ * (10 ms was enough in tests, even on a loaded machine). Only empty files pay it.
+ */
+const EMPTY_UPLOAD_PAUSE_MS = 100;
+
+/** Node's codes for a server certificate that could not be verified. */
+const CERTIFICATE_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Where a connection attempt failed: decides which error the user gets. */
+type Stage = 'connect' | 'tls' | 'login' | 'setup';
+
+/** One connection and what it learnt about the server. A new connect() starts a new session. */
+interface Session {
+  client: Client;
+  /** Absolute remote folder: remoteDir resolved against the login folder. */
+  baseDir: string;
+  supportsMfmt: boolean;
+  /** Folders created (or found) in this session: MKD is sent once per folder. */
+  knownDirs: Set<string>;
+  /** Why this session can no longer be used (an error ended it); null while usable. */
+  brokenBy: string | null;
+  /** An upload is running: close() must not wait for a polite QUIT. */
+  busy: boolean;
+}
+
+/** Warnings that would repeat for every connection to the same server: said once per process. */
+const warnedOnce = new Set<string>();
 
 export class FtpTransport implements Transport {
   readonly description: string;
+  readonly #config: FtpTransportConfig;
+  readonly #port: number;
+  readonly #logger: Logger;
+  #session: Session | null = null;
+  /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
+  #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: FtpTransportConfig, _context: TransportContext) {
-    this.description = `ftp transport (${config.remoteDir})`;
+  constructor(config: FtpTransportConfig, context: TransportContext) {
+    this.#config = config;
+    this.#port = config.port ?? (config.secure === 'implicit' ? 990 : 21);
+    this.#logger = context.logger;
+    this.description = describeTarget(config, this.#port);
+    if (config.secure === false) {
+      this.#warnOnce(
+        'clear-text',
+        `FTP without TLS to ${this.#hostPort()} (secure: false): the password and every file travel in clear text. ` +
+          'Use secure: true (explicit FTPS) if the server offers it.',
+      );
+    }
   }
 
-  async connect(): Promise<void> {
-    throw new PushtaskError('CONNECT_FAILED', 'The ftp transport is not implemented yet');
+  async connect(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.close();
+    const client = await this.#openClient(signal);
+    try {
+      const { baseDir, supportsMfmt } = await this.#learnServer(client);
+      this.#session = { client, baseDir, supportsMfmt, knownDirs: new Set(), brokenBy: null, busy: false };
+    } catch (error) {
+      client.close();
+      throw this.#connectError(error, 'setup', signal);
+    }
   }
 
-  async upload(): Promise<UploadResult> {
-    throw new PushtaskError('UPLOAD_FAILED', 'The ftp transport is not implemented yet');
+  /** Queued: one basic-ftp client runs one command at a time. */
+  upload(request: UploadRequest): Promise<UploadResult> {
+    const next = this.#queue.then(() => this.#uploadNow(request));
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    const session = this.#session;
+    this.#session = null;
+    if (!session) return;
+    if (session.busy) session.client.close();
+    else await quitQuietly(session.client);
+  }
+
+  async #uploadNow(request: UploadRequest): Promise<UploadResult> {
+    request.signal.throwIfAborted();
+    const size = await snapshotSize(request.localPath);
+    const session = this.#requireSession();
+    // joinRemote refuses anything that would leave remoteDir (UNSAFE_PATH), before any network I/O.
+    const target = joinRemote(session.baseDir, request.remotePath);
+    session.busy = true;
+    // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
+    const onAbort = () => session.client.close();
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#reopenIfDropped(session, request.signal);
+      await this.#deliver(session, request, target, size);
+      return { bytes: size };
+    } catch (error) {
+      session.client.close();
+      const failure = this.#uploadError(error, target, request.signal);
+      // basic-ftp closes itself after most errors, and the session state is unknown after the
+      // rest: fail fast until the uploader closes and connects again.
+      session.brokenBy = failure.message;
+      throw failure;
+    } finally {
+      session.busy = false;
+      request.signal.removeEventListener('abort', onAbort);
+      // close() or connect() ran meanwhile and let go of this session: its client is ours to end.
+      if (this.#session !== session) session.client.close();
+    }
+  }
+
+  #requireSession(): Session {
+    const session = this.#session;
+    if (session && session.brokenBy === null) return session;
+    const why = session ? `the last upload failed: ${session.brokenBy}` : 'connect() first';
+    throw new PushtaskError('CONNECT_FAILED', `Not connected to ${this.description} (${why})`);
+  }
+
+  /** A server drops idle connections (its idle timeout, a restart): routine, not a failure. */
+  async #reopenIfDropped(session: Session, signal: AbortSignal): Promise<void> {
+    if (!session.client.closed) return;
+    this.#logger.debug(`The server closed the idle connection to ${this.#hostPort()}; opening a new one`);
+    session.client = await this.#openClient(signal);
+  }
+
+  // ── Connecting ──────────────────────────────────────────────────────────────────────────────
+
+  /** Opens one logged-in client: TCP (or implicit TLS), AUTH TLS, login, binary mode. */
+  async #openClient(signal: AbortSignal): Promise<Client> {
+    const tlsOptions = await this.#tlsOptions();
+    const client = new Client(CLIENT_TIMEOUT_MS);
+    client.ftp.log = (message: string) => this.#logger.trace(`ftp ${this.#hostPort()}: ${message}`);
+    const onAbort = () => client.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let stage: Stage = 'connect';
+    try {
+      const { host, secure, username, password } = this.#config;
+      if (secure === 'implicit') {
+        stage = 'tls';
+        await client.connectImplicitTLS(host, this.#port, tlsOptions);
+      } else {
+        await client.connect(host, this.#port);
+      }
+      if (secure === true) {
+        stage = 'tls';
+        await client.useTLS(tlsOptions);
+      }
+      stage = 'login';
+      // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
+      await client.sendIgnoringError('OPTS UTF8 ON');
+      await client.login(username, password ?? '');
+      stage = 'setup';
+      await client.useDefaultSettings();
+      return client;
+    } catch (error) {
+      client.close();
+      throw this.#connectError(error, stage, signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #tlsOptions(): Promise<ConnectionOptions> {
+    const { host, tls } = this.#config;
+    // `host` makes data connections resume the control connection's TLS session (basic-ftp #166).
+    const options: ConnectionOptions = { host, rejectUnauthorized: tls.rejectUnauthorized };
+    if (!tls.ca) return options;
+    try {
+      return { ...options, ca: await fs.readFile(tls.ca, 'utf8') };
+    } catch (error) {
+      throw new PushtaskError('CONNECT_FAILED', `Cannot read the CA certificate tls.ca (${tls.ca}): ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder. */
+  async #learnServer(client: Client): Promise<Pick<Session, 'baseDir' | 'supportsMfmt'>> {
+    const features = await client.features();
+    const { remoteDir } = this.#config;
+    let home: string | null = null;
+    try {
+      home = await client.pwd();
+    } catch (error) {
+      if (!isFtpReply(error) || client.closed) throw error;
+      this.#logger.debug(`PWD failed on ${this.#hostPort()} (${errorMessage(error)}); using remoteDir ${remoteDir} as given`);
+    }
+    const baseDir = home === null || remoteDir.startsWith('/') ? posix.normalize(remoteDir) : posix.join(home, remoteDir);
+    return { baseDir, supportsMfmt: features.has('MFMT') };
+  }
+
+  // ── Uploading ───────────────────────────────────────────────────────────────────────────────
+
+  /** Temporary name → size check → mtime → rename over the final name. */
+  async #deliver(session: Session, request: UploadRequest, target: string, size: number): Promise<void> {
+    const { client } = session;
+    const folder = posix.dirname(target);
+    await ensureFolder(client, folder, session.knownDirs);
+    const temp = posix.join(folder, temporaryName(posix.basename(target)));
+    try {
+      await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);
+      await this.#verifySize(client, temp, size);
+      if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
+      else this.#noteNoMfmt();
+      await this.#replace(client, temp, target);
+    } catch (error) {
+      if (!client.closed) await client.sendIgnoringError(`DELE ${temp}`).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** pure-ftpd and others answer 226 to a STOR whose data connection was cut: trust only SIZE. */
+  async #verifySize(client: Client, remote: string, expected: number): Promise<void> {
+    const reply = await client.sendIgnoringError(`SIZE ${remote}`);
+    if (isNotImplemented(reply.code)) return this.#noteNoSize('it does not support SIZE');
+    if (reply.code >= 400) {
+      // The file just stored is not there: the STOR's 226 was not true.
+      throw new PushtaskError('UPLOAD_FAILED', `The server reported ${remote} as stored, but SIZE answered: ${reply.message}`);
+    }
+    const actual = /^213 (\d+)\s*$/.exec(reply.message)?.[1];
+    if (actual === undefined) return this.#noteNoSize(`it answered SIZE with "${reply.message}"`);
+    if (Number(actual) !== expected) {
+      throw new PushtaskError(
+        'UPLOAD_FAILED',
+        `The server stored ${actual} of ${expected} bytes of ${remote} although it reported success (a cut data connection); the final file was left untouched`,
+      );
+    }
+  }
+
+  /** Best effort: a server that refuses MFMT for a file still got the file. */
+  async #setMtime(client: Client, remote: string, mtime: Date): Promise<void> {
+    try {
+      await client.send(`MFMT ${formatMfmtTime(mtime)} ${remote}`);
+    } catch (error) {
+      if (!isFtpReply(error) || client.closed) throw error;
+      this.#logger.debug(`MFMT on ${remote} was refused (${errorMessage(error)}); the file keeps the upload time`);
+    }
+  }
+
+  /**
+   * RNFR/RNTO over the target. IIS and FileZilla Server refuse to rename onto an existing file:
+   * then the target is deleted and the rename repeated, which leaves a moment without the file.
+   */
+  async #replace(client: Client, temp: string, target: string): Promise<void> {
+    // RNFR and RNTO are sent one by one: only a refused RNTO may lead to deleting the target.
+    await client.send(`RNFR ${temp}`);
+    try {
+      await client.send(`RNTO ${target}`);
+      return;
+    } catch (error) {
+      if (!isFtpReply(error) || client.closed) throw error;
+      const deleted = await client.sendIgnoringError(`DELE ${target}`);
+      // Nothing to delete: the refusal was about something else, and stands.
+      if (deleted.code >= 400) throw error;
+      this.#warnOnce(
+        'non-atomic-replace',
+        `${this.#hostPort()} refuses to rename onto an existing file (${errorMessage(error)}): replacing deletes the old file first, ` +
+          'so the final name is briefly missing (never partial).',
+      );
+    }
+    await client.send(`RNFR ${temp}`);
+    await client.send(`RNTO ${target}`);
+  }
+
+  // ── Errors ──────────────────────────────────────────────────────────────────────────────────
+
+  #connectError(error: unknown, stage: Stage, signal: AbortSignal): PushtaskError {
+    if (signal.aborted) return abortError(signal, `Connecting to ${this.description}`);
+    if (error instanceof PushtaskError) return error;
+    const where = this.#hostPort();
+    const cause = { cause: error };
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && CERTIFICATE_ERRORS.has(code)) {
+      return new PushtaskError('CERTIFICATE_REJECTED', this.#certificateAdvice(code, errorMessage(error)), cause);
+    }
+    if (isFtpReply(error)) return this.#replyError(error, stage, where, cause);
+    if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code)) {
+      return new PushtaskError('CONNECT_FAILED', `Cannot connect to ${where}: ${networkReason(code)}`, cause);
+    }
+    if (stage === 'tls') {
+      const hint =
+        this.#config.secure === 'implicit'
+          ? " The port may expect plain FTP or explicit FTPS: try secure: true (and the server's explicit port, usually 21)."
+          : '';
+      return new PushtaskError('CONNECT_FAILED', `TLS handshake with ${where} failed: ${errorMessage(error)}.${hint}`, cause);
+    }
+    return new PushtaskError('CONNECT_FAILED', `Connection to ${where} failed during ${stage}: ${errorMessage(error)}`, cause);
+  }
+
+  /** The server answered, but said no. */
+  #replyError(error: FTPError, stage: Stage, where: string, cause: { cause: unknown }): PushtaskError {
+    const reply = errorMessage(error);
+    if (error.code === 421) {
+      return new PushtaskError('CONNECT_FAILED', `${where} turned the session away: ${reply} (connection limit or shutdown; will retry)`, cause);
+    }
+    if (stage === 'tls') {
+      return new PushtaskError(
+        'CONNECT_FAILED',
+        `${where} does not offer TLS (AUTH TLS answered: ${reply}). Set secure: false to allow plain FTP, where the password travels in clear text.`,
+        cause,
+      );
+    }
+    if (stage === 'login' && /TLS|SSL|encrypt/i.test(reply)) {
+      return new PushtaskError('CONNECT_FAILED', `${where} requires encryption before login (${reply}): set secure: true`, cause);
+    }
+    if (stage === 'login' && [430, 530, 532].includes(error.code)) {
+      return new PushtaskError('AUTH_FAILED', `Login to ${where} as user "${this.#config.username}" was refused: ${reply}`, cause);
+    }
+    return new PushtaskError('CONNECT_FAILED', `${where} refused the session during ${stage}: ${reply}`, cause);
+  }
+
+  #certificateAdvice(code: string, detail: string): string {
+    const where = this.#hostPort();
+    const { ca } = this.#config.tls;
+    const relax = 'tls: { rejectUnauthorized: false } turns verification off (test servers only)';
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+      return `The TLS certificate of ${where} is not valid for the name "${this.#config.host}" (${detail}). Connect with a host name the certificate lists, or ${relax}.`;
+    }
+    if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+      return `The TLS certificate of ${where} is outside its validity period (${code}: ${detail}). Renew it on the server, or ${relax}.`;
+    }
+    const fix = ca
+      ? `It is not signed by the CA in tls.ca (${ca}): give the CA that issued it`
+      : "If the server uses a self-signed certificate or a private CA, set tls: { ca: 'path/to/ca.pem' } (that CA's certificate, PEM)";
+    return `The TLS certificate of ${where} cannot be verified (${code}: ${detail}). ${fix}; ${relax}.`;
+  }
+
+  #uploadError(error: unknown, target: string, signal: AbortSignal): PushtaskError {
+    if (signal.aborted) return abortError(signal, `Upload to ${target}`);
+    if (error instanceof PushtaskError) return error;
+    const transient = isFtpReply(error) && (error.code === 421 || error.code === 426) ? ' (transient: will be retried)' : '';
+    return new PushtaskError('UPLOAD_FAILED', `FTP upload to ${target} on ${this.#hostPort()} failed: ${errorMessage(error)}${transient}`, {
+      cause: error,
+    });
+  }
+
+  // ── Notes said once ────────────────────────────────────────────────────────────────────────
+
+  /** The uploader runs several transports to one server: the same warning once is enough. */
+  #warnOnce(kind: string, message: string): void {
+    const key = `${kind} ${this.description}`;
+    if (warnedOnce.has(key)) return;
+    warnedOnce.add(key);
+    this.#logger.warn(message);
+  }
+
+  #noteNoMfmt(): void {
+    const key = `no-mfmt ${this.description}`;
+    if (warnedOnce.has(key)) return;
+    warnedOnce.add(key);
+    this.#logger.debug(`${this.#hostPort()} does not support MFMT: remote files get the upload time as their mtime`);
+  }
+
+  #noteNoSize(why: string): void {
+    this.#warnOnce('no-size', `${this.#hostPort()} cannot confirm the size of uploads (${why}): a truncated upload would go unnoticed`);
+  }
+
+  #hostPort(): string {
+    return hostPort(this.#config.host, this.#port);
+  }
+}
+
+// ── Small pure helpers ────────────────────────────────────────────────────────────────────────
+
+function describeTarget(config: FtpTransportConfig, port: number): string {
+  const scheme = config.secure === false ? 'ftp' : 'ftps';
+  const folder = config.remoteDir === '.' ? '/' : config.remoteDir.startsWith('/') ? config.remoteDir : `/${config.remoteDir}`;
+  const implicit = config.secure === 'implicit' ? ' (implicit TLS)' : '';
+  return `${scheme}://${config.username}@${hostPort(config.host, port)}${folder}${implicit}`;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * MKD for each missing level, like basic-ftp's ensureDir but without CWD: the client's working
+ * folder stays the login folder. A refused MKD (it exists, or no right to create it above the
+ * user's folder) is fine here; a folder that is really missing makes the STOR fail clearly.
+ */
+async function ensureFolder(client: Client, folder: string, knownDirs: Set<string>): Promise<void> {
+  const levels: string[] = [];
+  for (let dir = folder; dir !== '/' && dir !== '.' && !knownDirs.has(dir); dir = posix.dirname(dir)) {
+    levels.unshift(dir);
+  }
+  for (const dir of levels) {
+    await client.sendIgnoringError(`MKD ${dir}`);
+    knownDirs.add(dir);
+  }
+}
+
+/** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */
+function temporaryName(finalName: string): string {
+  return `.${finalName.slice(0, 100)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+}
+
+/** MFMT takes UTC `YYYYMMDDHHMMSS`; whole seconds are what every server accepts. */
+function formatMfmtTime(time: Date): string {
+  return time.toISOString().slice(0, 19).replace(/[-T:]/g, '');
+}
+
+function isFtpReply(error: unknown): error is FTPError {
+  return error instanceof FTPError;
+}
+
+/** 500/502/504: the server does not know the command (as opposed to refusing it for this file). */
+function isNotImplemented(code: number): boolean {
+  return code === 500 || code === 502 || code === 504;
+}
+
+function networkReason(code: string): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is the server running, and is this its FTP port?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name not found';
+    case 'ETIMEDOUT':
+      return 'timed out';
+    default:
+      return `network unreachable (${code})`;
+  }
+}
+
+/** The uploader aborts with its own TIMEOUT or ABORTED error: pass that on as it is. */
+function abortError(signal: AbortSignal, what: string): PushtaskError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof PushtaskError) return reason;
+  return new PushtaskError('ABORTED', `${what} was aborted`, { cause: reason });
+}
+
+/** A stream that ends, empty, after `ms`. */
+function emptyAfter(ms: number): Readable {
+  return new Readable({
+    read() {
+      setTimeout(() => this.push(null), ms);
+    },
+  });
+}
+
+async function snapshotSize(localPath: string): Promise<number> {
+  try {
+    return (await fs.stat(localPath)).size;
+  } catch (error) {
+    throw new PushtaskError('UPLOAD_FAILED', `Cannot read the snapshot ${localPath}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+/** A polite QUIT (servers log abrupt disconnects as errors), never waiting long, never throwing. */
+async function quitQuietly(client: Client): Promise<void> {
+  if (client.closed) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.send('QUIT').catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
 }
