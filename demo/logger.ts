@@ -27,6 +27,7 @@ const file = path.join(dir, 'data.csv');
 fs.mkdirSync(dir, { recursive: true });
 if (!fs.existsSync(file)) fs.writeFileSync(file, 'timestamp,seq,value\n');
 
+// #region embedding (README's example is generated from this region: npm run docs)
 const master = new TaskMaster(
   defineConfig({
     watch: [{ file: 'data.csv', burstMode: true }], // many small writes: burst mode batches them
@@ -61,3 +62,4 @@ async function shutdown(): Promise<void> {
 
 process.once('SIGINT', () => void shutdown());
 process.once('SIGTERM', () => void shutdown());
+// #endregion
