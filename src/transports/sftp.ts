@@ -41,9 +41,19 @@ export class SftpTransport implements Transport {
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
-    const client = new SftpClient('pushtask');
-    let refusal: string | undefined;
     const { host, port } = this.#config;
+    // The library's default listeners print to the console; ours log, and forget a lost connection
+    // so the next upload fails fast and the uploader reconnects instead of using a dead client.
+    const lost = (what: string) => () => {
+      this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
+      if (this.#client === client) this.#client = null;
+    };
+    const client: SftpClient = new SftpClient('pushtask', {
+      error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(),
+      end: lost('ended'),
+      close: lost('closed'),
+    });
+    let refusal: string | undefined;
     const options: ConnectConfig = {
       host,
       port,
@@ -68,8 +78,6 @@ export class SftpTransport implements Transport {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    // Errors after connect reject the operation in flight; without a listener they would crash us.
-    client.on('error', (error: Error) => this.#logger.debug(`SFTP connection to ${host}:${port}: ${error.message}`));
     this.#client = client;
     this.#knownDirs.clear();
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
