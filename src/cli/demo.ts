@@ -10,7 +10,7 @@ import type { PushtaskConfig } from '../config/schema.js';
 import { TaskMaster } from '../master/TaskMaster.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIO, Command } from './command.js';
-import { demoConfig, demoDir, prepareDemoDir } from './demoConfig.js';
+import { demoConfig, demoDir, prepareDemoDir, startDemoServer } from './demoConfig.js';
 import { DemoSession } from './demoSession.js';
 import { EXIT_OK } from './errors.js';
 import { printEvents } from './eventLines.js';
@@ -24,8 +24,9 @@ pysubtask's interactive demo. Enter commands at the "Enter cmd:" prompt:
 Each notify, burst decision, upload, failure, (dis)connect and subtask exit is printed as it
 happens. Also copy a file into demo-run/logs/watch_all_in_here/ and watch it being uploaded.
 
-Without --config it works in ./demo-run/ (created): data files in demo-run/logs/, delivered to
-demo-run/remote/ by the local transport, logs in demo-run/logs/pushtask-*.log. Each notify
+Without --config it works in ./demo-run/ (created): data files in demo-run/logs/, delivered over
+SFTP to an embedded server on 127.0.0.1 that stores into demo-run/remote/, logs in
+demo-run/logs/pushtask-*.log. Each notify
 command first appends a line to the file, so there is new data to deliver.
 
 Options:
@@ -46,24 +47,24 @@ const PROMPT = 'Enter cmd: ';
 
 export const command: Command = {
   name: 'demo',
-  summary: "interactive demo: pysubtask's REPL on a zero-setup local delivery",
+  summary: "interactive demo: pysubtask's REPL, zero setup, delivering over SFTP to an embedded server",
   help,
   async run(argv, io) {
     const { values } = parseCommandArgs('demo', argv, { config: { type: 'string' } });
-    let config: PushtaskConfig;
-    let cwd: string;
     if (values.config) {
       const loaded = await loadConfigFile(path.resolve(io.cwd, values.config));
       // The REPL prints its own event lines; the config's log files still get everything.
-      config = { ...loaded.config, log: { ...loaded.config.log, console: false } };
-      cwd = loaded.cwd;
-    } else {
-      cwd = demoDir(io.cwd);
-      prepareDemoDir(cwd);
-      config = demoConfig();
+      const config: PushtaskConfig = { ...loaded.config, log: { ...loaded.config.log, console: false } };
+      return runRepl(new TaskMaster(config, { cwd: loaded.cwd }), { io, base: loaded.cwd, appendData: false });
     }
-    const master = new TaskMaster(config, { cwd });
-    return runRepl(master, { io, base: cwd, appendData: !values.config });
+    const cwd = demoDir(io.cwd);
+    prepareDemoDir(cwd);
+    const server = await startDemoServer(cwd);
+    try {
+      return await runRepl(new TaskMaster(demoConfig(server), { cwd }), { io, base: cwd, appendData: true });
+    } finally {
+      await server.close();
+    }
   },
 };
 

@@ -1,11 +1,15 @@
 /**
- * The zero-setup demo: pysubtask's demo files and watch list, delivered by the local transport
- * into a folder next to them, all inside `./demo-run/` so the demo never touches anything else.
+ * The zero-setup demo: pysubtask's demo files and watch list, delivered over real SFTP to an
+ * embedded server on 127.0.0.1 that stores into a folder next to them, all inside `./demo-run/`
+ * so the demo never touches anything else.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import ssh2 from 'ssh2';
 import { defineConfig, resolveConfig } from '../config/resolve.js';
 import type { PushtaskConfig } from '../config/schema.js';
+import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../embedded/sftpServer.js';
 
 export const DEMO_DIR_NAME = 'demo-run';
 
@@ -17,15 +21,34 @@ export function demoDir(cwd: string): string {
   return path.join(cwd, DEMO_DIR_NAME);
 }
 
+/** How to reach the demo's SFTP server. */
+export interface DemoServer {
+  port: number;
+  hostKeyFingerprint: string;
+  username: string;
+  password: string;
+}
+
+/** Stands in for the server where only the config's shape matters (the spool folder's name). */
+const NO_SERVER: DemoServer = { port: 22, hostKeyFingerprint: 'SHA256:-', username: 'demo', password: '' };
+
 /** pysubtask's demo watch list; paths are relative to `demoDir()`. */
-export function demoConfig(): PushtaskConfig {
+export function demoConfig(server: DemoServer = NO_SERVER): PushtaskConfig {
   return defineConfig({
     watch: [
       { file: 'logs/test1.mrk' }, // plain: every notify is passed on
       { file: 'logs/test1.csv', burstMode: true }, // quick notifies are held back and sent together
       { dir: 'logs/watch_all_in_here' }, // drop folder: copy any file in
     ],
-    transport: { type: 'local', dir: 'remote' },
+    transport: {
+      type: 'sftp',
+      host: '127.0.0.1',
+      port: server.port,
+      username: server.username,
+      password: server.password,
+      hostKey: server.hostKeyFingerprint, // the demo server's own key, pinned
+      remoteDir: '.',
+    },
     // Shorter than the default 180 s so a demo session shows the disconnect and the reconnect.
     deadTimeMs: 30_000,
     // The REPL prints its own event lines; the full logs go to logs/pushtask-*.log.
@@ -51,4 +74,22 @@ export function prepareDemoDir(dir: string): void {
   };
   create('test1.mrk', '');
   create('test1.csv', DEMO_CSV_HEADER);
+}
+
+export interface RunningDemoServer extends DemoServer {
+  root: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the embedded SFTP server storing into `<dir>/remote`. Its host key is kept in
+ * `<dir>/demo_host_key` so the fingerprint stays the same between runs; the password is new each run.
+ */
+export async function startDemoServer(dir: string): Promise<RunningDemoServer> {
+  const root = path.join(dir, 'remote');
+  const keyFile = path.join(dir, 'demo_host_key');
+  const password = randomBytes(12).toString('base64url');
+  if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  const server: EmbeddedSftpServer = await startEmbeddedSftpServer({ root, username: 'demo', password, hostKey: fs.readFileSync(keyFile) });
+  return { port: server.port, hostKeyFingerprint: server.hostKeyFingerprint, username: 'demo', password, root, close: () => server.close() };
 }

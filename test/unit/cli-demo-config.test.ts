@@ -34,13 +34,14 @@ describe('the demo config', () => {
   it("validates, with pysubtask's watch list inside ./demo-run", () => {
     const dir = demoDir(cwd);
     expect(dir).toBe(path.join(cwd, 'demo-run'));
-    const resolved = resolveConfig(demoConfig(), { cwd: dir });
+    const server = { port: 2222, hostKeyFingerprint: 'SHA256:abc', username: 'demo', password: 'pw' };
+    const resolved = resolveConfig(demoConfig(server), { cwd: dir });
     expect(resolved.watch).toMatchObject([
       { kind: 'file', path: path.join(dir, 'logs/test1.mrk'), burst: null },
       { kind: 'file', path: path.join(dir, 'logs/test1.csv'), burst: { startTriggerMs: 1000, startTriggerCount: 2, expireMs: 5000 } },
       { kind: 'dir', path: path.join(dir, 'logs/watch_all_in_here') },
     ]);
-    expect(resolved.transport).toEqual({ type: 'local', dir: path.join(dir, 'remote') });
+    expect(resolved.transport).toMatchObject({ type: 'sftp', host: '127.0.0.1', port: 2222, username: 'demo', hostKey: 'SHA256:abc' });
     expect(resolved.log).toMatchObject({ console: false, masterFile: path.join(dir, 'logs/pushtask-master.log') });
     expect(demoSpoolDir(cwd)).toBe(resolved.spoolDir);
     expect(resolved.spoolDir.startsWith(dir + path.sep)).toBe(true);
