@@ -6,12 +6,8 @@ import fs from 'node:fs';
 import type { ResolvedWatchFile } from '../config/resolve.js';
 import type { TaskMaster } from '../master/TaskMaster.js';
 import { errorMessage } from '../shared/errors.js';
-import { DeliveryTracker } from './delivery.js';
 import { clockTime, shortPath } from './format.js';
 import { formatStatus, readStatus } from './statusFormat.js';
-
-/** How long exiting waits for notified data to be delivered before stopping anyway. */
-const EXIT_SETTLE_MS = 10_000;
 
 export interface DemoSessionOptions {
   master: TaskMaster;
@@ -24,13 +20,11 @@ export interface DemoSessionOptions {
 
 export class DemoSession {
   readonly #o: DemoSessionOptions;
-  readonly #tracker: DeliveryTracker;
   readonly #files: ResolvedWatchFile[];
   #counter = 0;
 
   constructor(options: DemoSessionOptions) {
     this.#o = options;
-    this.#tracker = new DeliveryTracker(options.master);
     this.#files = options.master.config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
   }
 
@@ -97,7 +91,7 @@ export class DemoSession {
   #checkPending(): void {
     const flushed = this.#o.master.checkPendingNotifications();
     if (flushed > 0) return; // the notify event lines show what was flushed
-    const held = [...this.#tracker.held].map(([file, due]) => `${shortPath(file, this.#o.base)} until ${clockTime(due)}`);
+    const held = this.#o.master.heldBack.map(({ file, dueAt }) => `${shortPath(file, this.#o.base)} until ${clockTime(dueAt)}`);
     this.#o.print(held.length ? `check pending: nothing due yet; held: ${held.join(', ')}` : 'check pending: nothing held');
   }
 
@@ -114,22 +108,11 @@ export class DemoSession {
     this.#o.print(text.trimEnd());
   }
 
-  /** Graceful exit: pass on held data, wait (bounded) for notified uploads, then stop the subtask. */
+  /** Graceful exit: the master passes on held data and the subtask delivers its queue first. */
   async exit(): Promise<void> {
     const { master, print } = this.#o;
-    if (this.#tracker.held.size > 0) {
-      print('exit: passing on data held back by burst mode');
-      master.notifyAll();
-    }
-    if (this.#tracker.outstanding > 0) {
-      print(`exit: waiting up to ${EXIT_SETTLE_MS / 1000} s for ${this.#tracker.outstanding} upload(s)`);
-      if (!(await this.#tracker.settled(EXIT_SETTLE_MS))) {
-        print('exit: not all uploads are done; nothing is lost, they go out at the next start');
-      }
-    }
-    print('exit: stopping the subtask gracefully');
+    print('exit: stopping gracefully (data held by burst mode is passed on, queued uploads finish first)');
     await master.stop({ forceKill: false });
-    this.#tracker.dispose();
     print('stopped');
   }
 }

@@ -250,6 +250,13 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     }
   }
 
+  /** The files whose new data burst mode holds back, with when it will be flushed (ms since epoch). */
+  get heldBack(): { file: string; dueAt: number }[] {
+    return [...this.#bursts]
+      .filter(([, burst]) => burst.pendingDueAt !== null)
+      .map(([index, burst]) => ({ file: this.config.watch[index]!.path, dueAt: burst.pendingDueAt! }));
+  }
+
   /** Flushes data held back by burst mode whose burst has expired; returns how many files. */
   checkPendingNotifications(): number {
     const now = Date.now();
