@@ -17,8 +17,12 @@ export class SidecarToucher {
       fs.utimesSync(sidecar, seconds, seconds);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      fs.closeSync(fs.openSync(sidecar, 'a'));
-      fs.utimesSync(sidecar, seconds, seconds);
+      // First notify: the sidecar must appear with its final mtime, or the subtask would see two
+      // touches (creation, then utimes) and upload twice.
+      const temp = `${sidecar}.${process.pid}.tmp`;
+      fs.closeSync(fs.openSync(temp, 'w'));
+      fs.utimesSync(temp, seconds, seconds);
+      fs.renameSync(temp, sidecar);
     }
   }
 }

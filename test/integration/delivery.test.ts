@@ -102,7 +102,8 @@ describe('drop folders', () => {
   it('waits until a growing file holds still before uploading it', async () => {
     ws = createWorkspace();
     fs.mkdirSync(ws.path('drop'), { recursive: true });
-    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 300 }] });
+    // stableMs far above the 60 ms between appends, so a loaded machine cannot fake a pause.
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 1500 }] });
     const uploads: UploadedEvent[] = [];
     m.on('uploaded', (e) => uploads.push(e));
     await m.start();

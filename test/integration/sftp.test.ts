@@ -67,6 +67,11 @@ describe('sftp transport against a real SSH server', () => {
     ws.append('data/a.csv', '3,4\n');
     m.notify('data/a.csv');
     await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'replacement over SFTP');
+    const statusFile = path.join(m.config.spoolDir, 'status.json');
+    await waitFor(() => {
+      const status = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
+      return status.queue.length === 0 && status.inFlight.length === 0;
+    }, 'the agent to be idle');
     const leftovers = fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'));
     expect(leftovers).toEqual([]);
   });
