@@ -13,7 +13,7 @@ import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
 import { sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
 import { Spool, type SnapshotKind } from '../spool/spool.js';
-import { createTransport } from '../transports/index.js';
+import { loadTransport, type TransportFactory } from '../transports/index.js';
 import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
 import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
 import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
@@ -45,14 +45,19 @@ export class Agent {
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
-  constructor(config: ResolvedConfig, logger: Logger, emit: Emit) {
+  /** Loads the configured transport's module, then builds the agent. */
+  static async create(config: ResolvedConfig, logger: Logger, emit: Emit): Promise<Agent> {
+    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir });
+    return new Agent(config, logger, emit, makeTransport);
+  }
+
+  private constructor(config: ResolvedConfig, logger: Logger, emit: Emit, makeTransport: TransportFactory) {
     this.#config = config;
     this.#logger = logger;
     this.#emit = emit;
     this.#secrets = collectSecrets(config);
     this.#spool = new Spool(config.spoolDir);
     this.#ledger = new Ledger(path.join(config.spoolDir, LEDGER_FILE));
-    const makeTransport = () => createTransport(config.transport, { logger, stateDir: config.spoolDir });
     this.#status = new StatusReporter(config.spoolDir);
     const transfers = config.transport.type === 'local' ? 1 : config.transport.transfers;
     this.#uploader = new Uploader({

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config/resolve.js';
 import { errorMessage, toErrorInfo } from '../shared/errors.js';
 import type { MasterToSubtask, SubtaskToMaster } from '../shared/ipc.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { collectSecrets } from '../shared/secrets.js';
+import { collectSecrets, scrubSecrets } from '../shared/secrets.js';
 import { Agent } from './agent.js';
 
 function send(message: SubtaskToMaster): void {
@@ -46,12 +46,13 @@ async function init(config: ResolvedConfig): Promise<void> {
     secrets: collectSecrets(config),
     sync: true,
   });
-  agent = new Agent(config, logger, (name, payload) => send({ type: 'event', name, payload } as SubtaskToMaster));
   try {
+    agent = await Agent.create(config, logger, (name, payload) => send({ type: 'event', name, payload } as SubtaskToMaster));
     await agent.start();
     send({ type: 'ready', pid: process.pid });
   } catch (error) {
-    const info = agent.describeError(error);
+    const info = toErrorInfo(error);
+    info.message = scrubSecrets(info.message, collectSecrets(config));
     logger.fatal(`Subtask could not start: ${info.message}`);
     send({ type: 'fatal', error: info });
     await stop(false, 1);

@@ -1,21 +1,30 @@
-/** The transport registry: the only place that knows which `type` maps to which module. */
+/**
+ * The transport registry: the only place that knows which `type` maps to which module. Modules
+ * are loaded on demand, so an agent only pays (in start time and memory) for the protocol it uses.
+ */
 import type { TransportConfig } from '../config/schema.js';
-import { DropboxTransport } from './dropbox.js';
-import { FtpTransport } from './ftp.js';
-import { LocalTransport } from './local.js';
-import { SftpTransport } from './sftp.js';
 import type { Transport, TransportContext } from './types.js';
 
-export function createTransport(config: TransportConfig, context: TransportContext): Transport {
+export type TransportFactory = () => Transport;
+
+export async function loadTransport(config: TransportConfig, context: TransportContext): Promise<TransportFactory> {
   switch (config.type) {
-    case 'local':
-      return new LocalTransport(config);
-    case 'sftp':
-      return new SftpTransport(config, context);
-    case 'ftp':
-      return new FtpTransport(config, context);
-    case 'dropbox':
-      return new DropboxTransport(config, context);
+    case 'local': {
+      const { LocalTransport } = await import('./local.js');
+      return () => new LocalTransport(config);
+    }
+    case 'sftp': {
+      const { SftpTransport } = await import('./sftp.js');
+      return () => new SftpTransport(config, context);
+    }
+    case 'ftp': {
+      const { FtpTransport } = await import('./ftp.js');
+      return () => new FtpTransport(config, context);
+    }
+    case 'dropbox': {
+      const { DropboxTransport } = await import('./dropbox.js');
+      return () => new DropboxTransport(config, context);
+    }
   }
 }
 
