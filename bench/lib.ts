@@ -1,0 +1,295 @@
+/**
+ * Shared helpers for the benchmarks: options, result rows, percentiles, temp folders, a master
+ * on the local transport, and readers of /proc for another process's CPU time and RSS.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { PushtaskConfig, TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
+
+export interface BenchOptions {
+  /** Shorter windows and fewer samples: a smoke run, not numbers to quote. */
+  quick: boolean;
+}
+
+/** One line of the summary table. */
+export interface Row {
+  bench: string;
+  metric: string;
+  value: number;
+  unit: string;
+  /** e.g. "< 50"; only for metrics with a goal. */
+  goal?: string;
+  met?: boolean;
+}
+
+export type Bench = (options: BenchOptions) => Promise<Row[]>;
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+// ---- statistics --------------------------------------------------------------------------
+
+export interface Summary {
+  n: number;
+  min: number;
+  median: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    min: sorted[0] ?? NaN,
+    median: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    mean: sorted.reduce((sum, v) => sum + v, 0) / (sorted.length || 1),
+  };
+}
+
+export function fmt(value: number, digits = 2): string {
+  if (!Number.isFinite(value)) return String(value);
+  return value >= 100 ? value.toFixed(0) : value.toFixed(digits);
+}
+
+export function formatSummary(s: Summary, unit: string, keys: readonly (keyof Summary)[] = ['median', 'p90', 'p99', 'max']): string {
+  return keys.map((key) => `${key} ${fmt(s[key])}`).join('  ') + ` ${unit}  (n=${s.n})`;
+}
+
+export function goalRow(bench: string, metric: string, value: number, unit: string, below: number): Row {
+  return { bench, metric, value, unit, goal: `< ${below}`, met: value < below };
+}
+
+// ---- temp folders and masters --------------------------------------------------------------
+
+export interface TempDir {
+  dir: string;
+  cleanup(): void;
+}
+
+export function tempDir(prefix: string): TempDir {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pushtask-bench-${prefix}-`));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Which build the master (and so its subtask) runs: `src` forks the subtask through the tsx
+ * loader (development), `dist` runs compiled JavaScript with plain node, as an installed package.
+ */
+export type Runtime = 'src' | 'dist';
+
+const distDir = path.join(repoRoot, 'bench', 'results', 'dist');
+let distBuilt = false;
+
+/** Compiles src/ into bench/results/dist (git-ignored) once per run; node_modules resolves from the repo. */
+function buildDist(): void {
+  if (distBuilt) return;
+  fs.rmSync(distDir, { recursive: true, force: true });
+  const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', distDir, '--declaration', 'false', '--sourceMap', 'false'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    // Type errors still emit JavaScript; only a missing output is fatal.
+    if (!fs.existsSync(path.join(distDir, 'index.js'))) throw error;
+    console.warn('  (tsc reported type errors in src/; benchmarking the JavaScript it emitted anyway)');
+  }
+  distBuilt = true;
+}
+
+export async function loadTaskMaster(runtime: Runtime): Promise<typeof TaskMasterClass> {
+  if (runtime === 'src') return (await import('../src/index.js')).TaskMaster;
+  buildDist();
+  const compiled = (await import(pathToFileURL(path.join(distDir, 'index.js')).href)) as typeof import('../src/index.js');
+  return compiled.TaskMaster;
+}
+
+export interface BenchMaster {
+  master: TaskMasterClass;
+  dir: string;
+  /** The data files, absolute. */
+  files: string[];
+  /** Stops the master (force) and removes the temp folder. */
+  close(): Promise<void>;
+}
+
+export interface MasterSetup {
+  name: string;
+  /** How many data files to create and watch. @default 1 */
+  files?: number;
+  config?: Partial<PushtaskConfig>;
+  runtime?: Runtime;
+}
+
+/**
+ * A temp folder with `files` data files (one CSV line each), watched by a started master on the
+ * local transport. Waits until the catch-up uploads of those files at start are done.
+ */
+export async function startMaster(setup: MasterSetup): Promise<BenchMaster> {
+  const temp = tempDir(setup.name);
+  const dataDir = path.join(temp.dir, 'data');
+  fs.mkdirSync(dataDir);
+  const count = setup.files ?? 1;
+  const files = Array.from({ length: count }, (_, i) => path.join(dataDir, `file${String(i).padStart(4, '0')}.csv`));
+  for (const file of files) fs.writeFileSync(file, 'time,value\n');
+  const TaskMaster = await loadTaskMaster(setup.runtime ?? 'src');
+  const master = new TaskMaster(
+    {
+      watch: files.map((file) => ({ file })),
+      transport: { type: 'local', dir: path.join(temp.dir, 'remote') },
+      log: { dir: path.join(temp.dir, 'logs'), console: false },
+      ...setup.config,
+    },
+    { cwd: temp.dir },
+  );
+  master.on('error', () => undefined);
+  const initial = waitForUploads(master, count, 60_000);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await master.stop();
+    temp.cleanup();
+  };
+  try {
+    await master.start();
+    const seen = await initial;
+    if (seen < count) console.warn(`  (only ${seen} of ${count} initial uploads seen within 60 s)`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { master, dir: temp.dir, files, close };
+}
+
+/** Resolves with how many uploads were seen once `count` are, or at the timeout. */
+export function waitForUploads(master: TaskMasterClass, count: number, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      master.off('uploaded', onUploaded);
+      resolve(seen);
+    };
+    const onUploaded = () => {
+      if (++seen >= count) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    master.on('uploaded', onUploaded);
+  });
+}
+
+/** The next `uploaded` event for `file` that carries at least `bytes` bytes, or null at the timeout. */
+export function nextUpload(master: TaskMasterClass, file: string, bytes: number, timeoutMs: number): Promise<UploadedEvent | null> {
+  return new Promise((resolve) => {
+    const finish = (event: UploadedEvent | null) => {
+      clearTimeout(timer);
+      master.off('uploaded', onUploaded);
+      resolve(event);
+    };
+    const onUploaded = (event: UploadedEvent) => {
+      if (event.file === file && event.bytes >= bytes) finish(event);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    master.on('uploaded', onUploaded);
+  });
+}
+
+// ---- /proc readers (Linux) ------------------------------------------------------------------
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, normally 100). */
+export function clkTck(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** utime + stime of a process (all its threads), in clock ticks. */
+export function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * Run time of all of a process's threads in ns, from /proc/<pid>/task/<tid>/schedstat: precise,
+ * unlike the clock ticks of /proc/<pid>/stat (10 ms each). Threads that ended are not counted.
+ */
+export function cpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** A field of /proc/<pid>/status in MB: VmRSS (resident set) or RssAnon (its private, non-file part). */
+export function statusMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+export interface CpuWindow {
+  /** CPU time used during the window as % of one core. */
+  cpuPercent: number;
+  /** CPU seconds used during the window. */
+  cpuSec: number;
+  /** The same from schedstat (ns resolution), as % of one core. */
+  preciseCpuPercent: number;
+  rssMb: number;
+  /** The anonymous part of the RSS: what the process adds beyond the (shared) node binary. */
+  anonMb: number;
+  seconds: number;
+}
+
+/** Measures the CPU time of each pid over the same `ms` window, and their RSS at its end. */
+export async function measureWindow(pids: readonly number[], ms: number): Promise<CpuWindow[]> {
+  const start = pids.map(cpuTicks);
+  const startNs = pids.map(cpuNs);
+  const t0 = process.hrtime.bigint();
+  await sleep(ms);
+  const end = pids.map(cpuTicks);
+  const endNs = pids.map(cpuNs);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return pids.map((pid, i) => {
+    const cpuSec = (end[i]! - start[i]!) / clkTck();
+    const preciseCpuPercent = (100 * (endNs[i]! - startNs[i]!)) / 1e9 / seconds;
+    return { cpuSec, cpuPercent: (100 * cpuSec) / seconds, preciseCpuPercent, rssMb: statusMb(pid), anonMb: statusMb(pid, 'RssAnon'), seconds };
+  });
+}
+
+export function loadAverage(): string {
+  return os.loadavg().map((v) => v.toFixed(2)).join(' ');
+}
