@@ -11,7 +11,7 @@ export interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   demo: {
-    summary: "interactive demo: pysubtask's REPL on a zero-setup local delivery",
+    summary: "interactive demo: pysubtask's REPL, zero setup, over SFTP to an embedded server",
     load: async () => (await import('./demo.js')).command,
   },
   watch: {
