@@ -10,11 +10,11 @@
 import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { FileSystem, FtpSrv, type FtpConnection } from 'ftp-srv';
+import { freePort } from './daemon.js';
 import { testCertificates } from './tls.js';
 
 export interface FtpServerOptions {
@@ -220,18 +220,6 @@ const mfmtCommand = {
     return this.reply(213, `Modify=${command.arg!.split(' ')[0]}; ${file}`);
   },
 };
-
-/** A port that was free a moment ago (ftp-srv needs to be told its port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 

@@ -14,7 +14,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort, signalGroup, stopProcessGroup, waitForDaemon } from './daemon.js';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -152,22 +152,22 @@ async function launch(dir: string, port: number, keys: Keys, options: SshdOption
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const killOnExit = () => signalGroup(child, 'SIGKILL');
+  const killOnExit = () => child.pid !== undefined && signalGroup(child.pid, 'SIGKILL');
   process.once('exit', killOnExit);
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
       process.off('exit', killOnExit);
-      await stopGroup(child);
+      await stopProcessGroup(child);
       fs.rmSync(dir, { recursive: true, force: true });
     })();
     return stopping;
   };
   try {
-    await waitForBanner(port, child, () => stderr);
+    await waitForDaemon('sshd', port, child, 'SSH-2.0-', () => stderr, START_TIMEOUT_MS);
   } catch (error) {
     process.off('exit', killOnExit);
-    await stopGroup(child);
+    await stopProcessGroup(child);
     throw error;
   }
   return {
@@ -183,65 +183,6 @@ async function launch(dir: string, port: number, keys: Keys, options: SshdOption
     log: () => stderr,
     stop,
   };
-}
-
-/** Resolves once sshd sends its `SSH-2.0-…` banner; rejects if it exits first or takes too long. */
-async function waitForBanner(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let exited: string | null = null;
-  child.once('exit', (code, signal) => {
-    exited = `sshd exited (${code ?? signal}) before answering: ${stderr().trim() || 'no message'}`;
-  });
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(exited);
-    if (await greets(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`sshd did not answer on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000} s: ${stderr().trim()}`);
-}
-
-function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('data', (data) => done(data.toString().startsWith('SSH-2.0-')));
-  });
-}
-
-/** SIGTERM to the group (listener and sessions), SIGKILL after 2 s, and once more for stragglers. */
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const running = child.exitCode === null && child.signalCode === null;
-  const exited = running ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
-  signalGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), 2000);
-  await exited;
-  clearTimeout(timer);
-  signalGroup(child, 'SIGKILL');
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function commandExists(command: string): boolean {

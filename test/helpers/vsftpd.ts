@@ -15,10 +15,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './ftpServer.js';
+import { freePort, stopProcessGroup, waitForDaemon } from './daemon.js';
 import { testCertificates } from './tls.js';
 
 export const VSFTPD_BINARY = '/usr/sbin/vsftpd';
@@ -97,9 +96,10 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<VsftpdSe
   });
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   try {
-    await waitForGreeting(port, child, mode === 'implicit', () => stderr);
+    // An implicit-TLS listener waits for a ClientHello: accepting the connection is enough.
+    await waitForDaemon('vsftpd', port, child, mode === 'implicit' ? 'connect' : '220', () => stderr);
   } catch (error) {
-    await stopGroup(child);
+    await stopProcessGroup(child);
     throw error;
   }
   return {
@@ -110,7 +110,7 @@ export async function startVsftpd(options: VsftpdOptions = {}): Promise<VsftpdSe
     password: VSFTPD_PASSWORD,
     log,
     close: async () => {
-      await stopGroup(child);
+      await stopProcessGroup(child);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -181,60 +181,6 @@ function vsftpdConfig(v: ConfigValues): string {
     lines.push('ssl_enable=NO');
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** Resolves once the server answers (a TCP connect, plus a TLS handshake for implicit FTPS). */
-async function waitForGreeting(port: number, child: ChildProcess, implicitTls: boolean, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  let exited: string | null = null;
-  child.once('exit', (code, signal) => {
-    exited = `vsftpd exited (${code ?? signal}) before answering: ${stderr().trim() || 'no message'}`;
-  });
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(exited);
-    if (await answers(port, implicitTls)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`vsftpd did not answer on 127.0.0.1:${port} within 10 s: ${stderr().trim()}`);
-}
-
-function answers(port: number, implicitTls: boolean): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    // A plain listener greets at once; an implicit-TLS one waits for a ClientHello: connecting is enough.
-    if (implicitTls) socket.once('connect', () => done(true));
-    else socket.once('data', (data) => done(data.toString().startsWith('220')));
-  });
-}
-
-/**
- * The listener was spawned detached, so it leads its own process group, and the session
- * processes it forks stay in that group: signal the group, not just the listener.
- */
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined) return;
-  const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
-  signalGroup(pid, 'SIGTERM');
-  const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), 2000);
-  await exited;
-  clearTimeout(timer);
-  // Sessions outliving the listener (mid-transfer) go too.
-  signalGroup(pid, 'SIGKILL');
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is gone already.
-  }
 }
 
 function userExists(name: string): boolean {

@@ -87,3 +87,13 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Waits until status.json shows an empty queue and nothing in flight. */
+export async function waitForIdle(spoolDir: string, timeoutMs = 10_000): Promise<void> {
+  const statusFile = path.join(spoolDir, 'status.json');
+  await waitFor(() => {
+    if (!fs.existsSync(statusFile)) return false;
+    const status = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
+    return status.queue.length === 0 && status.inFlight.length === 0;
+  }, 'the agent to be idle', timeoutMs);
+}

@@ -14,7 +14,8 @@ import { TaskMaster } from '../../src/index.js';
 import type { UploadedEvent } from '../../src/master/events.js';
 import { PushtaskError } from '../../src/shared/errors.js';
 import { FtpTransport } from '../../src/transports/ftp.js';
-import { freePort, startFtpServer, type FtpServerOptions, type TestFtpServer } from '../helpers/ftpServer.js';
+import { freePort } from '../helpers/daemon.js';
+import { startFtpServer, type FtpServerOptions, type TestFtpServer } from '../helpers/ftpServer.js';
 import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 

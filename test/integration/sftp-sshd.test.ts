@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
 import type { UploadFailedEvent } from '../../src/master/events.js';
 import { sshdSkipReason, startSshd, type SshdServer } from '../helpers/sshd.js';
-import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
 const skipReason = sshdSkipReason();
 if (skipReason) console.warn(`Skipping the SFTP-against-OpenSSH tests: ${skipReason}`);
@@ -57,6 +57,7 @@ describe.skipIf(skipReason !== null)('sftp transport against OpenSSH sshd', () =
       master.notify('data/a.csv');
     }
     await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'replacements');
+    await waitForIdle(master.config.spoolDir);
     expect(fs.statSync(ws.path('server/incoming/a.csv')).mtimeMs).toBe(Math.floor(fs.statSync(ws.path('data/a.csv')).mtimeMs / 1000) * 1000);
     expect(fs.readFileSync(master.config.log.subtaskFile, 'utf8')).not.toContain('posix-rename');
     expect(fs.readdirSync(ws.path('server/incoming')).filter((n) => n.endsWith('.pushtask-tmp'))).toEqual([]);

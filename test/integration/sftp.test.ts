@@ -6,7 +6,7 @@ import { TaskMaster } from '../../src/index.js';
 import type { UploadFailedEvent } from '../../src/master/events.js';
 import type { PushtaskConfig } from '../../src/config/schema.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
-import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
 const USER = 'logger';
 const PASSWORD = 'correct horse battery staple';
@@ -67,11 +67,7 @@ describe('sftp transport against a real SSH server', () => {
     ws.append('data/a.csv', '3,4\n');
     m.notify('data/a.csv');
     await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'replacement over SFTP');
-    const statusFile = path.join(m.config.spoolDir, 'status.json');
-    await waitFor(() => {
-      const status = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
-      return status.queue.length === 0 && status.inFlight.length === 0;
-    }, 'the agent to be idle');
+    await waitForIdle(m.config.spoolDir);
     const leftovers = fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'));
     expect(leftovers).toEqual([]);
   });
