@@ -52,7 +52,10 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   readonly #cwd: string;
   readonly #logger: Logger;
   readonly #files: ResolvedWatchFile[];
+  /** Watched file → its index, by absolute path and by every spelling notify() was called with. */
   readonly #fileIndex = new Map<string, number>();
+  /** Sidecar path per watch index, computed once (notify is a hot path). */
+  readonly #sidecars = new Map<number, string>();
   readonly #bursts = new Map<number, BurstDetector>();
   readonly #toucher = new SidecarToucher();
   readonly #backoff = new RestartBackoff();
@@ -81,6 +84,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     for (const entry of this.config.watch) {
       if (entry.kind !== 'file') continue;
       this.#fileIndex.set(entry.path, entry.index);
+      this.#sidecars.set(entry.index, sidecarOf(entry.path));
       if (entry.burst) this.#bursts.set(entry.index, new BurstDetector(entry.burst));
     }
     this.#files = this.config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
@@ -119,7 +123,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
 
   #removeStaleSidecars(): void {
     const stale = [
-      ...this.#files.map((entry) => sidecarOf(entry.path)),
+      ...this.#sidecars.values(),
       heartbeatFile(this.config.dataDir, this.config.heartbeat.name),
     ];
     for (const file of stale) fs.rmSync(file, { force: true });
@@ -190,7 +194,11 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
 
   /** Tells the subtask that `file` (absolute, or relative to the working directory) has new data. */
   notify(file: string): void {
-    const index = this.#fileIndex.get(path.resolve(this.#cwd, file));
+    let index = this.#fileIndex.get(file);
+    if (index === undefined) {
+      index = this.#fileIndex.get(path.resolve(this.#cwd, file));
+      if (index !== undefined) this.#fileIndex.set(file, index);
+    }
     if (index === undefined) {
       throw new PushtaskError(
         'UNKNOWN_FILE',
@@ -227,7 +235,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     } else {
       burst?.clearPending();
     }
-    if (!decision || decision.notify) this.#touch(file, now);
+    if (!decision || decision.notify) this.#touch(index, now);
     else if (this.config.autoFlush && decision.pendingDueAt !== null) this.#scheduleFlush(decision.pendingDueAt);
     if (this.listenerCount('notify') > 0) {
       this.emit('notify', {
@@ -240,12 +248,13 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     }
   }
 
-  #touch(file: string, now: number): void {
+  #touch(index: number, now: number): void {
+    const sidecar = this.#sidecars.get(index)!;
     try {
-      this.#toucher.touch(sidecarOf(file), now);
+      this.#toucher.touch(sidecar, now);
     } catch (error) {
       // Never throw into the host's data loop: report and let the next notify try again.
-      this.#logger.warn(`Could not touch ${sidecarOf(file)}: ${errorMessage(error)}; the data is sent with the next notify`);
+      this.#logger.warn(`Could not touch ${sidecar}: ${errorMessage(error)}; the data is sent with the next notify`);
       this.#emitError(error);
     }
   }
@@ -264,7 +273,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     for (const [index, burst] of this.#bursts) {
       if (!burst.takeDuePending(now)) continue;
       const file = this.config.watch[index]!.path;
-      this.#touch(file, now);
+      this.#touch(index, now);
       flushed += 1;
       if (this.listenerCount('notify') > 0) this.emit('notify', { file, index, passed: true, reason: 'flush', pendingDueAt: null });
     }
@@ -277,7 +286,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     for (const [index, burst] of this.#bursts) {
       if (burst.pendingDueAt === null) continue;
       burst.clearPending();
-      this.#touch(this.config.watch[index]!.path, now);
+      this.#touch(index, now);
     }
   }
 
