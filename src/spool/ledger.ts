@@ -26,6 +26,7 @@ export class Ledger {
   #delivered = new Map<string, DeliveredRecord>();
   #saving: Promise<void> | null = null;
   #dirty = false;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(file: string) {
     this.file = file;
@@ -61,8 +62,24 @@ export class Ledger {
     if (this.#delivered.delete(source)) this.#dirty = true;
   }
 
-  /** Writes pending changes; concurrent calls share one write and a follow-up if needed. */
+  /**
+   * Saves within `delayMs`, once for any number of changes meanwhile: with many small files, a
+   * save per upload would cost an fsync each. A crash in between only costs duplicate uploads.
+   */
+  saveSoon(onError: (error: unknown) => void, delayMs = 500): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.save().catch(onError);
+    }, delayMs);
+  }
+
+  /** Writes pending changes now; concurrent calls share one write and a follow-up if needed. */
   async save(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
     while (this.#saving) await this.#saving.catch(() => undefined);
     if (!this.#dirty) return;
     this.#dirty = false;

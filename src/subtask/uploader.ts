@@ -211,7 +211,7 @@ export class Uploader {
         snapshotAt: snapshot.queuedAt,
         deliveredAt: this.#now(),
       });
-      void ledger.save().catch((error) => logger.warn({ err: error }, `Could not save ${ledger.file}; a restart may upload files twice`));
+      ledger.saveSoon((error) => logger.warn({ err: error }, `Could not save ${ledger.file}; a restart may upload files twice`));
     }
     status.recordUpload(snapshot.source, snapshot.remotePath, bytes, ms);
     logger.info(`Uploaded ${snapshot.source} → ${snapshot.remotePath} (${bytes} bytes, ${ms} ms)`);

@@ -84,7 +84,9 @@ describe('supervisor and crashes', () => {
       () => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')) && sameBytes(ws.path('data/old.csv'), ws.path('remote/old.csv')),
       'first delivery',
     );
-    await pause(300); // the ledger is saved right after each upload
+    // The ledger (state.json) is saved within half a second of the uploads.
+    const ledger = path.join(first.config.spoolDir, 'state.json');
+    await waitFor(() => fs.existsSync(ledger) && fs.readFileSync(ledger, 'utf8').includes('old.csv'), 'the ledger to record old.csv');
     await first.stop(); // = force kill
     ws.append('data/a.csv', 'v2 written while nobody watched\n');
     ws.write('data/new.csv', 'residual of the same type\n');
