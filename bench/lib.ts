@@ -76,6 +76,11 @@ export function goalRow(bench: string, metric: string, value: number, unit: stri
   return { bench, metric, value, unit, goal: `< ${below}`, met: value < below };
 }
 
+/** A row whose goal is a floor: met when `value >= atLeast` (throughput, ratios). */
+export function goalAtLeastRow(bench: string, metric: string, value: number, unit: string, atLeast: number): Row {
+  return { bench, metric, value, unit, goal: `≥ ${atLeast}`, met: value >= atLeast };
+}
+
 // ---- temp folders and masters --------------------------------------------------------------
 
 export interface TempDir {
@@ -94,13 +99,36 @@ export function tempDir(prefix: string): TempDir {
  */
 export type Runtime = 'src' | 'dist';
 
-const distDir = path.join(repoRoot, 'bench', 'results', 'dist');
+// One folder per bench process: two runs at once (or a run and a rebuild) must not delete the
+// JavaScript the other one's subtasks are about to fork. Removed when the process exits.
+const distDir = path.join(repoRoot, 'bench', 'results', `dist-${process.pid}`);
 let distBuilt = false;
 
-/** Compiles src/ into bench/results/dist (git-ignored) once per run; node_modules resolves from the repo. */
+/** Folders of bench runs that ended without removing theirs (killed). */
+function removeStaleDists(): void {
+  const results = path.join(repoRoot, 'bench', 'results');
+  for (const name of fs.existsSync(results) ? fs.readdirSync(results) : []) {
+    const pid = /^dist-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    fs.rmSync(path.join(results, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Compiles src/ into bench/results/dist-<pid> (git-ignored) once per run; node_modules resolves from the repo. */
 function buildDist(): void {
   if (distBuilt) return;
+  removeStaleDists();
   fs.rmSync(distDir, { recursive: true, force: true });
+  process.once('exit', () => fs.rmSync(distDir, { recursive: true, force: true }));
   const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
     execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', distDir, '--declaration', 'false', '--sourceMap', 'false'], {

@@ -1,0 +1,418 @@
+/**
+ * SFTP throughput against OpenSSH's sshd on 127.0.0.1 (one server for the whole run), pushtask's
+ * sftp transport next to OpenSSH's own `sftp` client (batch mode) and `rclone copy` (defaults):
+ *   (a) one 1 GiB file (a 1 MiB random block repeated, each MiB stamped with its index so a chunk
+ *       written at the wrong offset cannot hash the same): MiB/s;
+ *   (b) 1,000 files of 100 KiB, each with its own random content: files/s and seconds.
+ * pushtask runs end to end on the compiled build (bench/lib.ts `dist`): a TaskMaster whose subtask
+ * snapshots into its spool and uploads. (a) times notify → `uploaded` event of a watched file (the
+ * spool snapshot, 1 GiB copied and fsynced, is part of it; the event's own `ms` is the transport's
+ * share); (b) a drop folder (stableMs 0) that holds the files when the master starts, started the
+ * way the CLI starts it (`start()`: residuals on, so the master snapshots the backlog into the spool
+ * before the subtask uploads it), timed from `start()` to the last `uploaded` event, with transfers
+ * 4 (the default; the goal applies to it) and 8; and, as steady-state use, the files moved one by
+ * one into the drop folder of a running master (transfers 4, "live drop"), timed from the first move.
+ * Every tool writes into a fresh remote folder, which is then checked (file set, sizes, sha256 of
+ * every file) before its time counts, and removed. `sync` runs before each timed run so one
+ * tool's write-back does not land in the next one's time. --quick: 100 MiB, 200 files, 1 round.
+ * Needs root, /usr/sbin/sshd, ssh-keygen, sftp and rclone (Debian: openssh-server openssh-client rclone).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
+import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
+import { cpuNs, fmt, goalAtLeastRow, loadAverage, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+
+const MiB = 1024 * 1024;
+const SMALL_BYTES = 100 * 1024;
+
+type Tool = 'openssh' | 'rclone' | 'pushtask';
+
+interface Fixture {
+  root: string;
+  sshd: SshdServer;
+  TaskMaster: typeof TaskMasterClass;
+  bigFile: string;
+  bigSize: number;
+  bigSha: string;
+  smallDir: string;
+  /** name → sha256 */
+  smallFiles: Map<string, string>;
+  rcloneRemote: (dir: string) => string;
+  /** Remote folders are numbered so none is ever reused. */
+  nextRemote: (label: string) => string;
+}
+
+interface Timing {
+  seconds: number;
+  /** pushtask: extra figures for the log line. */
+  notes?: string;
+  /** pushtask (a): the transport's share (the `uploaded` event's ms). */
+  uploadSeconds?: number;
+}
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+function makeBigFile(file: string, bytes: number): void {
+  const block = randomBytes(MiB);
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let offset = 0, index = 0; offset < bytes; offset += MiB, index += 1) {
+      block.writeBigUInt64BE(BigInt(index), 0);
+      fs.writeSync(fd, block, 0, Math.min(MiB, bytes - offset));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function makeSmallFiles(dir: string, count: number): Map<string, string> {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = new Map<string, string>();
+  for (let i = 0; i < count; i += 1) {
+    const name = `f${String(i).padStart(4, '0')}.bin`;
+    const data = randomBytes(SMALL_BYTES);
+    fs.writeFileSync(path.join(dir, name), data);
+    files.set(name, sha256(data));
+  }
+  return files;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Every regular file below `dir`, '/'-separated relative paths. */
+function listTree(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const dirent of fs.readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${dirent.name}` : dirent.name;
+    if (dirent.isDirectory()) out.push(...listTree(path.join(dir, dirent.name), rel));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/** Throws unless `dir` holds exactly the expected files with the expected content. */
+async function verify(dir: string, expected: Map<string, { size: number; sha: string }>): Promise<void> {
+  const found = fs.existsSync(dir) ? listTree(dir).sort() : [];
+  const missing = [...expected.keys()].filter((name) => !found.includes(name));
+  const extra = found.filter((name) => !expected.has(name));
+  if (missing.length || extra.length) {
+    throw new Error(`remote folder differs: ${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} unexpected (${extra.slice(0, 3).join(', ')})`);
+  }
+  for (const [name, { size, sha }] of expected) {
+    const file = path.join(dir, name);
+    const actual = fs.statSync(file).size;
+    if (actual !== size) throw new Error(`${name}: ${actual} bytes remotely, ${size} expected`);
+    const hash = size > 16 * MiB ? await sha256File(file) : sha256(fs.readFileSync(file));
+    if (hash !== sha) throw new Error(`${name}: sha256 differs`);
+  }
+}
+
+// ---- the tools -----------------------------------------------------------------------------
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 900_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} exited with ${code ?? signal}: ${stderr.trim().slice(-500)}`));
+    });
+  });
+}
+
+const quote = (text: string) => `"${text.replace(/(["\\])/g, '\\$1')}"`;
+
+/** OpenSSH's sftp in batch mode: one session, the files one after another (as a user would). */
+async function opensshPut(fx: Fixture, remoteDir: string, files: { local: string; name: string }[]): Promise<Timing> {
+  const batch = path.join(fx.root, `batch-${path.basename(remoteDir)}`);
+  fs.writeFileSync(batch, [`mkdir ${quote(remoteDir)}`, ...files.map(({ local, name }) => `put ${quote(local)} ${quote(`${remoteDir}/${name}`)}`)].join('\n') + '\n');
+  const { sshd } = fx;
+  const args = ['-q', '-b', batch, '-F', '/dev/null', '-i', sshd.privateKeyPath, '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-P', String(sshd.port), `${sshd.username}@${sshd.host}`];
+  const t0 = process.hrtime.bigint();
+  await run('sftp', args);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.rmSync(batch, { force: true });
+  return { seconds };
+}
+
+/** `rclone copy` with rclone's defaults (4 transfers, hash check after upload). */
+async function rcloneCopy(fx: Fixture, source: string, remoteDir: string): Promise<Timing> {
+  const env = { ...process.env, RCLONE_CONFIG: path.join(fx.root, 'rclone.conf') };
+  const t0 = process.hrtime.bigint();
+  await run('rclone', ['copy', '-q', source, fx.rcloneRemote(remoteDir)], env);
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+function pushtaskConfig(fx: Fixture, work: string, remoteDir: string, transfers?: number) {
+  const { sshd } = fx;
+  return {
+    transport: {
+      type: 'sftp' as const,
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.privateKeyPath,
+      knownHosts: sshd.knownHostsPath,
+      remoteDir,
+      ...(transfers ? { transfers } : {}),
+    },
+    spoolDir: path.join(work, 'spool'),
+    log: { dir: path.join(work, 'logs'), console: false },
+  };
+}
+
+/** (a) A watched file linked into place after start (so no catch-up upload), then notified. */
+async function pushtaskBig(fx: Fixture, remoteDir: string): Promise<Timing> {
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-big-'));
+  const dataDir = path.join(work, 'data');
+  fs.mkdirSync(dataDir);
+  const watched = path.join(dataDir, path.basename(fx.bigFile));
+  const master = new fx.TaskMaster({ watch: [{ file: watched }], ...pushtaskConfig(fx, work, remoteDir) }, { cwd: work });
+  master.on('error', () => undefined);
+  const failures: string[] = [];
+  master.on('upload-failed', (event) => failures.push(event.error.message));
+  try {
+    await master.start();
+    fs.linkSync(fx.bigFile, watched);
+    const delivered = nextUpload(master, watched, fx.bigSize, 900_000);
+    const t0 = process.hrtime.bigint();
+    master.notify(watched);
+    const event = await delivered;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (!event) throw new Error(`no uploaded event within 900 s${failures.length ? `: ${failures[0]}` : ''}`);
+    return { seconds, uploadSeconds: event.ms / 1000, notes: `upload ${fmt(event.ms / 1000)} s of it` };
+  } finally {
+    await master.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * (b) A drop folder (hard links to the fixtures). `atStart`: the files are there when the master
+ * starts; `start()` as the CLI calls it (residuals on: the master snapshots the backlog into the
+ * spool, then the subtask uploads it), timed from `start()`. Otherwise the files are moved into the
+ * drop folder of a running master (one rename each), timed from the first rename.
+ */
+async function pushtaskDrop(fx: Fixture, remoteDir: string, transfers: number, atStart: boolean): Promise<Timing> {
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-drop-'));
+  const drop = path.join(work, 'drop');
+  const stage = path.join(work, 'stage');
+  fs.mkdirSync(drop);
+  fs.mkdirSync(stage);
+  const names = [...fx.smallFiles.keys()];
+  for (const name of names) fs.linkSync(path.join(fx.smallDir, name), path.join(atStart ? drop : stage, name));
+  const master = new fx.TaskMaster({ watch: [{ dir: drop, stableMs: 0 }], ...pushtaskConfig(fx, work, remoteDir, transfers) }, { cwd: work });
+  master.on('error', () => undefined);
+  const failures: string[] = [];
+  master.on('upload-failed', (event) => failures.push(event.error.message));
+  const count = names.length;
+  let first = 0;
+  const uploadMs: number[] = [];
+  const onUploaded = (event: UploadedEvent) => {
+    first ||= performance.now();
+    uploadMs.push(event.ms);
+  };
+  master.on('uploaded', onUploaded);
+  const all = waitForUploads(master, count, 600_000);
+  try {
+    let t0 = performance.now();
+    await master.start();
+    const started = performance.now();
+    const cpu0 = cpuNs(master.subtaskPid!);
+    if (!atStart) {
+      t0 = performance.now();
+      for (const name of names) fs.renameSync(path.join(stage, name), path.join(drop, name));
+    }
+    const seen = await all;
+    const end = performance.now();
+    const subtaskCpu = (cpuNs(master.subtaskPid!) - cpu0) / 1e9;
+    if (seen < count) throw new Error(`only ${seen} of ${count} uploaded events within 600 s${failures.length ? `: ${failures[0]}` : ''}`);
+    const perFile = summarize(uploadMs);
+    return {
+      seconds: (end - t0) / 1000,
+      notes:
+        (atStart ? `start() ${fmt((started - t0) / 1000)} s, ` : '') +
+        `first upload at ${fmt((first - t0) / 1000)} s; per-file upload median ${fmt(perFile.median)} ms (p90 ${fmt(perFile.p90)}); subtask CPU ${fmt(subtaskCpu)} s` +
+        (failures.length ? `; ${failures.length} failed tries (${failures[0]})` : ''),
+    };
+  } finally {
+    master.off('uploaded', onUploaded);
+    await master.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// ---- the cases -------------------------------------------------------------------------------
+
+interface Measurement {
+  label: string;
+  tool: Tool;
+  run: (remoteDir: string) => Promise<Timing>;
+  expected: () => Map<string, { size: number; sha: string }>;
+  results: Timing[];
+  invalid: string[];
+}
+
+async function measureRounds(measurements: Measurement[], rounds: number, fx: Fixture, describe: (t: Timing) => string): Promise<void> {
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const m of measurements) {
+      const remoteDir = fx.nextRemote(m.label);
+      execFileSync('sync');
+      const load = loadAverage().split(' ')[0];
+      try {
+        const timing = await m.run(remoteDir);
+        await verify(remoteDir, m.expected());
+        m.results.push(timing);
+        console.log(`    round ${round}  ${m.label.padEnd(22)} ${describe(timing)}${timing.notes ? `  (${timing.notes})` : ''}  [load ${load}]`);
+      } catch (error) {
+        m.invalid.push((error as Error).message);
+        console.log(`    round ${round}  ${m.label.padEnd(22)} INVALID, not counted: ${(error as Error).message}`);
+      } finally {
+        fs.rmSync(remoteDir, { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+const median = (values: number[]) => summarize(values).median;
+
+export const sftpBench: Bench = async ({ quick }) => {
+  const unavailable = sshdUnavailable() ?? missingTool();
+  if (unavailable) {
+    console.log(`  skipped: ${unavailable}`);
+    return [];
+  }
+  const bigSize = quick ? 100 * MiB : 1024 * MiB;
+  const smallCount = quick ? 200 : 1000;
+  const bigRounds = quick ? 1 : 3;
+  const smallRounds = quick ? 1 : 3;
+
+  const temp = tempDir('sftp');
+  // Sessions get an empty HOME: a login shell's rc files (rclone runs `md5sum` through the shell
+  // after every file) must not be timed. On a developer machine a ~/.bashrc that runs `pyenv init`
+  // cost rclone 0.24 s per file, ten times its real speed.
+  const home = path.join(temp.dir, 'home');
+  fs.mkdirSync(home);
+  const sshd = (await startSshd({ extraConfig: [`SetEnv HOME=${home}`] }))!;
+  const rows: Row[] = [];
+  try {
+    const TaskMaster = await loadTaskMaster('dist');
+    const bigFile = path.join(temp.dir, 'big.bin');
+    makeBigFile(bigFile, bigSize);
+    const smallDir = path.join(temp.dir, 'small');
+    const smallFiles = makeSmallFiles(smallDir, smallCount);
+    const remoteRoot = path.join(temp.dir, 'remote');
+    fs.mkdirSync(remoteRoot);
+    let serial = 0;
+    const fx: Fixture = {
+      root: temp.dir,
+      sshd,
+      TaskMaster,
+      bigFile,
+      bigSize,
+      bigSha: await sha256File(bigFile),
+      smallDir,
+      smallFiles,
+      rcloneRemote: (dir) =>
+        `:sftp,host=${sshd.host},port=${sshd.port},user=${sshd.username},key_file=${quote(sshd.privateKeyPath)},known_hosts_file=${quote(sshd.knownHostsPath)}:${dir}`,
+      nextRemote: (label) => path.join(remoteRoot, `${String((serial += 1)).padStart(3, '0')}-${label.replace(/\W+/g, '-')}`),
+    };
+    const bigName = path.basename(bigFile);
+    const bigExpected = () => new Map([[bigName, { size: bigSize, sha: fx.bigSha }]]);
+    const smallExpected = () => new Map([...smallFiles].map(([name, sha]) => [name, { size: SMALL_BYTES, sha }]));
+    const smallList = [...smallFiles.keys()].map((name) => ({ local: path.join(smallDir, name), name }));
+
+    // (a) one big file
+    console.log(`  (a) one ${bigSize / MiB} MiB file, ${bigRounds} round(s); sshd ${sshd.port}, ${versions()}`);
+    const big: Measurement[] = [
+      { label: 'openssh sftp', tool: 'openssh', run: (dir) => opensshPut(fx, dir, [{ local: bigFile, name: bigName }]), expected: bigExpected, results: [], invalid: [] },
+      { label: 'rclone copy', tool: 'rclone', run: (dir) => rcloneCopy(fx, bigFile, dir), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask', tool: 'pushtask', run: (dir) => pushtaskBig(fx, dir), expected: bigExpected, results: [], invalid: [] },
+    ];
+    const mibps = (t: Timing) => bigSize / MiB / t.seconds;
+    await measureRounds(big, bigRounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(mibps(t))} MiB/s`);
+
+    // (b) many small files
+    console.log(`  (b) ${smallCount} files of ${SMALL_BYTES / 1024} KiB, ${smallRounds} round(s)`);
+    const small: Measurement[] = [
+      { label: 'openssh sftp', tool: 'openssh', run: (dir) => opensshPut(fx, dir, smallList), expected: smallExpected, results: [], invalid: [] },
+      { label: 'rclone copy', tool: 'rclone', run: (dir) => rcloneCopy(fx, smallDir, dir), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transfers 4', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 4, true), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transfers 8', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 8, true), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask t4 live drop', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 4, false), expected: smallExpected, results: [], invalid: [] },
+    ];
+    await measureRounds(small, smallRounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(smallCount / t.seconds)} files/s`);
+
+    // ---- summary rows
+    const bigMedian = (m: Measurement) => median(m.results.map(mibps));
+    const [openBig, rcloneBig, pushBig] = big as [Measurement, Measurement, Measurement];
+    const caseA = `sftp/${bigSize / MiB}MiB`;
+    rows.push(
+      { bench: caseA, metric: 'openssh sftp', value: bigMedian(openBig), unit: 'MiB/s' },
+      { bench: caseA, metric: 'rclone copy', value: bigMedian(rcloneBig), unit: 'MiB/s' },
+      { bench: caseA, metric: 'pushtask notify→uploaded', value: bigMedian(pushBig), unit: 'MiB/s' },
+      { bench: caseA, metric: 'pushtask upload only', value: median(pushBig.results.map((t) => bigSize / MiB / t.uploadSeconds!)), unit: 'MiB/s' },
+      goalAtLeastRow(caseA, 'pushtask / openssh', bigMedian(pushBig) / bigMedian(openBig), '×', 0.8),
+      { bench: caseA, metric: 'pushtask upload only / openssh', value: median(pushBig.results.map((t) => bigSize / MiB / t.uploadSeconds!)) / bigMedian(openBig), unit: '×' },
+    );
+    const caseB = `sftp/${smallCount}x100KiB`;
+    const filesPerSec = (m: Measurement) => median(m.results.map((t) => smallCount / t.seconds));
+    const rcloneSmall = small.find((m) => m.label === 'rclone copy')!;
+    for (const m of small) {
+      rows.push({ bench: caseB, metric: `${m.label}`, value: filesPerSec(m), unit: 'files/s' }, { bench: caseB, metric: `${m.label} total`, value: median(m.results.map((t) => t.seconds)), unit: 's' });
+    }
+    for (const m of small.filter((m) => m.tool === 'pushtask')) {
+      const ratio = filesPerSec(m) / filesPerSec(rcloneSmall);
+      rows.push(m.label === 'pushtask transfers 4' ? goalAtLeastRow(caseB, `${m.label} / rclone`, ratio, '×', 1) : { bench: caseB, metric: `${m.label} / rclone`, value: ratio, unit: '×' });
+    }
+    for (const m of [...big, ...small]) {
+      if (m.invalid.length) rows.push({ bench: m.results.length ? 'sftp' : 'sftp (NO VALID RUN)', metric: `${m.label}: invalid runs`, value: m.invalid.length, unit: '' });
+    }
+  } finally {
+    await sshd.stop();
+    temp.cleanup();
+  }
+  return rows;
+};
+
+function missingTool(): string | null {
+  for (const [tool, pkg] of [['sftp', 'openssh-client'], ['rclone', 'rclone']] as const) {
+    try {
+      execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'pipe' });
+    } catch {
+      return `${tool} is missing (Debian package ${pkg})`;
+    }
+  }
+  return null;
+}
+
+function versions(): string {
+  const first = (script: string) => {
+    try {
+      return execFileSync('sh', ['-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+    } catch {
+      return `${script.split(' ')[0]}: unknown version`;
+    }
+  };
+  return `${first('ssh -V 2>&1')}, ${first('rclone version')}`;
+}
