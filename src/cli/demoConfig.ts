@@ -6,10 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { defineConfig, resolveConfig } from '../config/resolve.js';
 import type { PushtaskConfig } from '../config/schema.js';
-import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../embedded/sftpServer.js';
+import { generateHostKey, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../embedded/sftpServer.js';
 
 export const DEMO_DIR_NAME = 'demo-run';
 
@@ -89,7 +88,7 @@ export async function startDemoServer(dir: string): Promise<RunningDemoServer> {
   const root = path.join(dir, 'remote');
   const keyFile = path.join(dir, 'demo_host_key');
   const password = randomBytes(12).toString('base64url');
-  if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, generateHostKey(), { mode: 0o600 });
   const server: EmbeddedSftpServer = await startEmbeddedSftpServer({ root, username: 'demo', password, hostKey: fs.readFileSync(keyFile) });
   return { port: server.port, hostKeyFingerprint: server.hostKeyFingerprint, username: 'demo', password, root, close: () => server.close() };
 }

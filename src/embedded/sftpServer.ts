@@ -366,6 +366,19 @@ function serveSftp(sftp: SFTPWrapper, root: string, posixRename: boolean): void 
 // ---------------------------------------------------------------------------------------------
 // Authentication and the listener
 
+/**
+ * A new ed25519 host key (OpenSSH format). ssh2 now and then generates one its own parser rejects
+ * ("Malformed OpenSSH private key": 8 of 3,000 keys here), so a key is only
+ * returned once it parses.
+ */
+export function generateHostKey(): string {
+  for (let attempt = 1; ; attempt += 1) {
+    const key = utils.generateKeyPairSync('ed25519').private;
+    const parsed = utils.parseKey(key);
+    if (!(parsed instanceof Error) || attempt >= 10) return key;
+  }
+}
+
 function parseOneKey(text: string | Buffer, what: string): ParsedKey {
   const parsed: ParsedKey | ParsedKey[] | Error = utils.parseKey(text);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
@@ -406,7 +419,7 @@ export async function startEmbeddedSftpServer(options: EmbeddedSftpServerOptions
   }
   await fs.mkdir(options.root, { recursive: true });
   const root = await fs.realpath(options.root);
-  const hostKey = options.hostKey ?? utils.generateKeyPairSync('ed25519').private;
+  const hostKey = options.hostKey ?? generateHostKey();
   const parsedHostKey = parseOneKey(hostKey, 'hostKey');
   const hostPublic = parsedHostKey.getPublicSSH();
   const credentials: Credentials = { username: options.username, password: options.password };
