@@ -1,6 +1,7 @@
 /**
  * SFTP throughput against OpenSSH's sshd on 127.0.0.1 (one server for the whole run), pushtask's
- * sftp transport next to OpenSSH's own `sftp` client (batch mode) and `rclone copy` (defaults):
+ * sftp transport next to OpenSSH's own `sftp` client (batch mode: `put` one file after another,
+ * no -p) and `rclone copy` with its defaults (4 transfers, an md5sum over ssh after each file):
  *   (a) one 1 GiB file (a 1 MiB random block repeated, each MiB stamped with its index so a chunk
  *       written at the wrong offset cannot hash the same): MiB/s;
  *   (b) 1,000 files of 100 KiB, each with its own random content: files/s and seconds.
@@ -14,7 +15,8 @@
  * one into the drop folder of a running master (transfers 4, "live drop"), timed from the first move.
  * Every tool writes into a fresh remote folder, which is then checked (file set, sizes, sha256 of
  * every file) before its time counts, and removed. `sync` runs before each timed run so one
- * tool's write-back does not land in the next one's time. --quick: 100 MiB, 200 files, 1 round.
+ * tool's write-back does not land in the next one's time, and each round starts with another tool.
+ * Times include each tool's start and login. --quick: 100 MiB, 200 files, 1 round (smoke only).
  * Needs root, /usr/sbin/sshd, ssh-keygen, sftp and rclone (Debian: openssh-server openssh-client rclone).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -275,7 +277,9 @@ interface Measurement {
 
 async function measureRounds(measurements: Measurement[], rounds: number, fx: Fixture, describe: (t: Timing) => string): Promise<void> {
   for (let round = 1; round <= rounds; round += 1) {
-    for (const m of measurements) {
+    // A different tool goes first in each round: none always runs right after the same neighbour.
+    const shift = (round - 1) % measurements.length;
+    for (const m of [...measurements.slice(shift), ...measurements.slice(0, shift)]) {
       const remoteDir = fx.nextRemote(m.label);
       execFileSync('sync');
       const load = loadAverage().split(' ')[0];
