@@ -146,7 +146,14 @@ export class SftpTransport implements Transport {
 
   async #ensureDir(client: SftpClient, dir: string): Promise<void> {
     if (dir === '.' || dir === '/' || this.#knownDirs.has(dir)) return;
-    if (!(await client.exists(dir))) await client.mkdir(dir, true);
+    if (!(await client.exists(dir))) {
+      try {
+        await client.mkdir(dir, true);
+      } catch (error) {
+        // Another connection may have created it meanwhile (parallel uploads into a new folder).
+        if (!(await client.exists(dir))) throw error;
+      }
+    }
     this.#knownDirs.add(dir);
   }
 
