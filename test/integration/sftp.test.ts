@@ -98,6 +98,21 @@ describe('sftp transport against a real SSH server', () => {
   });
 });
 
+describe('sftp parallel folder creation', () => {
+  it('parallel connections creating the same new remote folders do not fail uploads', async () => {
+    for (let dir = 0; dir < 5; dir += 1) for (let i = 0; i < 4; i += 1) ws.write(`drop/new${dir}/f${i}.bin`, Buffer.alloc(50_000, i));
+    const m = start({ watch: [{ dir: 'drop', stableMs: 0 }], transport: sftp({ transfers: 4 }) });
+    const failures: UploadFailedEvent[] = [];
+    m.on('upload-failed', (e) => failures.push(e));
+    await m.start();
+    await waitFor(() => {
+      for (let dir = 0; dir < 5; dir += 1) for (let i = 0; i < 4; i += 1) if (!sameBytes(ws.path(`drop/new${dir}/f${i}.bin`), ws.path(`server/incoming/new${dir}/f${i}.bin`))) return false;
+      return true;
+    }, '20 files in 5 new folders', 20_000);
+    expect(failures).toEqual([]);
+  });
+});
+
 describe('sftp host keys and credentials', () => {
   it('refuses a server whose key does not match the pin, showing its fingerprint', async () => {
     ws.write('data/a.csv', 'x');
