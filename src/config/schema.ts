@@ -27,7 +27,7 @@ export const burstSchema = z
 const modeSchema = z
   .enum(['replace', 'append'])
   .default('replace')
-  .describe("`replace` uploads the whole file; `append` only the new bytes (SPEC §7, coming with a later issue).");
+  .describe("`replace` uploads the whole file; `append` only the bytes added since the last delivery (SPEC §7; Dropbox: whole files).");
 
 export const watchFileSchema = z
   .object({

@@ -2,7 +2,8 @@
  * Residual data: at start, data left from earlier runs that was never delivered is copied into
  * the spool so the subtask uploads it first — files in the data folder with the watched files'
  * extensions, and drop-folder files. Unlike pysubtask, a file the ledger says was delivered exactly
- * as it is now is skipped (it would only be sent again).
+ * as it is now is skipped (it would only be sent again). Append-mode files are left to the
+ * subtask, which sends only what the server lacks (a residual copy would be the whole file).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,15 +24,16 @@ export function findResiduals(config: ResolvedConfig): ResidualCandidate[] {
     config.watch.filter((entry) => entry.kind === 'file').map((entry) => path.extname(entry.path)).filter(Boolean),
   );
   const dataDirs = new Set(config.watch.filter((entry) => entry.kind === 'file').map((entry) => path.dirname(entry.path)));
+  const appending = new Set(config.watch.filter((entry) => entry.kind === 'file' && entry.mode === 'append').map((entry) => entry.path));
   for (const dir of dataDirs) {
     for (const dirent of readDir(dir)) {
       const source = path.join(dir, dirent.name);
-      if (!dirent.isFile() || isIgnoredName(dirent.name) || !extensions.has(path.extname(dirent.name))) continue;
+      if (!dirent.isFile() || isIgnoredName(dirent.name) || !extensions.has(path.extname(dirent.name)) || appending.has(source)) continue;
       found.set(source, { source, remotePath: dirent.name });
     }
   }
   for (const entry of config.watch) {
-    if (entry.kind !== 'dir') continue;
+    if (entry.kind !== 'dir' || entry.mode === 'append') continue;
     const excluded = dropFolderExclusions(config, entry);
     for (const source of listDropFolder(entry, (file) => isExcludedFromDropFolder(file, excluded))) {
       if (!isSidecar(source)) found.set(source, { source, remotePath: dropRemotePath(entry, source) });

@@ -14,6 +14,8 @@ export interface DeliveredRecord {
   /** When the delivered snapshot was started: a sidecar touched after this asks for a new upload. */
   snapshotAt: number;
   deliveredAt: number;
+  /** Append mode: hash of the delivered bytes' tail window, to recognise the file next time. */
+  tailHash?: string;
 }
 
 interface LedgerFile {

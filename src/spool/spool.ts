@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { atomicCopy, isTempName } from '../shared/atomicCopy.js';
+import { atomicCopy, isTempName, tempSiblingName } from '../shared/atomicCopy.js';
+import { copyRange, readRange, sha256 } from '../shared/fileRange.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { safeRemotePath } from '../transports/remotePath.js';
 
@@ -29,6 +30,15 @@ export interface SnapshotMeta {
   mtimeMs: number;
   /** When the snapshot started: every notify before this moment is covered by it. */
   queuedAt: number;
+  /**
+   * Append mode, a delta: the snapshot holds the source's bytes [appendFrom, size), to be
+   * appended remotely. Absent: the snapshot is the whole file, which replaces the remote one.
+   */
+  appendFrom?: number;
+  /** Append mode, a delta: hash of the source's bytes just before `appendFrom` (see tailWindow). */
+  baseHash?: string;
+  /** Append mode: hash of the source's bytes just before `size`, the next delta's `baseHash`. */
+  tailHash?: string;
 }
 
 export interface Snapshot extends SnapshotMeta {
@@ -41,6 +51,35 @@ export interface SourceToSnapshot {
   kind: SnapshotKind;
   source: string;
   remotePath: string;
+  /**
+   * Append mode: the source's bytes before `offset` were delivered, and `tailHash` is the hash of
+   * their tail. When the file still starts with them, only the bytes after `offset` are taken;
+   * when it shrank or its tail changed (rotated, rewritten), the whole file is. Offset 0 with no
+   * delivery known: the whole file as a delta from 0, so the uploader can resume what the
+   * server already holds.
+   */
+  append?: AppendBase;
+}
+
+export interface AppendBase {
+  offset: number;
+  tailHash: string;
+}
+
+/** How many bytes before an offset are hashed to recognise a file that was rewritten. */
+export const TAIL_WINDOW_BYTES = 4096;
+
+/** Where the tail window before `offset` starts. */
+export function tailWindowStart(offset: number): number {
+  return Math.max(0, offset - TAIL_WINDOW_BYTES);
+}
+
+/** The base of a file nothing of which was delivered yet. */
+export const EMPTY_BASE: AppendBase = { offset: 0, tailHash: sha256(Buffer.alloc(0)) };
+
+/** Bytes the upload of `snapshot` sends. */
+export function payloadBytes(snapshot: Pick<SnapshotMeta, 'size' | 'appendFrom'>): number {
+  return snapshot.size - (snapshot.appendFrom ?? 0);
 }
 
 const MAX_COPY_ATTEMPTS = 5;
@@ -76,6 +115,91 @@ export class Spool {
    * the snapshot is a state the file really had. Returns null when the source does not exist.
    */
   async snapshot(request: SourceToSnapshot): Promise<Snapshot | null> {
+    if (request.append) {
+      const delta = await this.#delta(request, request.append);
+      if (delta !== 'rewritten') return delta;
+    }
+    const snapshot = await this.#whole(request);
+    if (snapshot && request.append) {
+      snapshot.tailHash = sha256(await readRange(snapshot.dataPath, tailWindowStart(snapshot.size), TAIL_WINDOW_BYTES));
+      await this.#writeMeta(snapshot);
+    }
+    return snapshot;
+  }
+
+  async #writeMeta(snapshot: Snapshot): Promise<void> {
+    const { dataPath: _data, metaPath, ...meta } = snapshot;
+    await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600, fsync: false });
+  }
+
+  /**
+   * Append mode: the bytes of `source` after `base.offset`, if the file still holds what was
+   * delivered (its tail window hashes the same). Null when the source is missing or has nothing
+   * new; 'rewritten' when it shrank or changed, so the whole file must go.
+   */
+  async #delta(request: SourceToSnapshot, base: AppendBase): Promise<Snapshot | null | 'rewritten'> {
+    const remotePath = safeRemotePath(request.remotePath);
+    const id = snapshotId(remotePath);
+    const queuedAt = Date.now();
+    const windowStart = tailWindowStart(base.offset);
+    for (let attempt = 1; attempt <= MAX_COPY_ATTEMPTS; attempt += 1) {
+      const before = await statOrNull(request.source);
+      if (!before) return null;
+      if (before.size < base.offset) return 'rewritten';
+      const window = await readRange(request.source, windowStart, base.offset - windowStart);
+      if (sha256(window) !== base.tailHash) return 'rewritten';
+      if (before.size === base.offset) return null;
+      const version = this.#nextVersion();
+      const { dataPath, metaPath } = this.#paths(id, version);
+      const snapshot: Snapshot = {
+        id,
+        version,
+        kind: request.kind,
+        source: request.source,
+        remotePath,
+        size: before.size,
+        mtimeMs: before.mtimeMs,
+        queuedAt,
+        appendFrom: base.offset,
+        baseHash: base.tailHash,
+        dataPath,
+        metaPath,
+      };
+      const temp = tempSiblingName(dataPath);
+      try {
+        const copied = await copyRange(request.source, base.offset, before.size, temp);
+        // The window again: a file rewritten during the copy must not pass as grown.
+        const after = await statOrNull(request.source);
+        const intact =
+          copied === before.size - base.offset &&
+          after !== null &&
+          after.size >= before.size &&
+          sha256(await readRange(request.source, windowStart, base.offset - windowStart)) === base.tailHash;
+        if (!intact) {
+          await fs.rm(temp, { force: true });
+          continue;
+        }
+        // The new tail window: what is left of the old window, then the end of the copied bytes.
+        const newWindowStart = tailWindowStart(before.size);
+        const fromCopy = await readRange(temp, Math.max(0, newWindowStart - base.offset), TAIL_WINDOW_BYTES);
+        const fromWindow = window.subarray(Math.max(0, newWindowStart - windowStart));
+        snapshot.tailHash = sha256(newWindowStart < base.offset ? Buffer.concat([fromWindow, fromCopy]) : fromCopy);
+        await this.#writeMeta(snapshot);
+        await fs.rename(temp, dataPath);
+        return snapshot;
+      } catch (error) {
+        await fs.rm(temp, { force: true });
+        await fs.rm(metaPath, { force: true });
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw new PushtaskError('UPLOAD_FAILED', `Snapshot of the new bytes of ${request.source} into ${this.dir} failed: ${errorMessage(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    return 'rewritten';
+  }
+
+  async #whole(request: SourceToSnapshot): Promise<Snapshot | null> {
     const remotePath = safeRemotePath(request.remotePath);
     const id = snapshotId(remotePath);
     const version = this.#nextVersion();

@@ -12,7 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
 import { sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
-import { Spool, type SnapshotKind } from '../spool/spool.js';
+import { EMPTY_BASE, Spool, type AppendBase, type SnapshotKind } from '../spool/spool.js';
 import { loadTransport, type TransportFactory } from '../transports/index.js';
 import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
 import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
@@ -72,6 +72,8 @@ export class Agent {
       logger,
       emit,
       describeError: (error) => this.describeError(error),
+      requestWholeSnapshot: (snapshot) =>
+        this.#queueSnapshot({ kind: snapshot.kind, source: snapshot.source, remotePath: snapshot.remotePath, append: true }),
     });
     this.#status.setTransport(this.#uploader.description);
     this.#files = config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
@@ -92,10 +94,20 @@ export class Agent {
             isQueued: (file, size, mtimeMs) => this.#queuedStates.has(stateKey(file, size, mtimeMs)),
             clock: this.#clock,
             logger,
-            onReady: (file, remotePath) => this.#queueSnapshot('drop', file, remotePath),
+            onReady: (file, remotePath) => this.#queueSnapshot({ kind: 'drop', source: file, remotePath, append: this.#appends(entry) }),
           }),
       );
     this.#heartbeat = new HeartbeatSchedule(config.heartbeat.intervalSec, Date.now());
+  }
+
+  /** Append mode where the transport can append; Dropbox cannot, and gets whole files (README). */
+  #appends(entry: ResolvedWatchFile | ResolvedWatchDir): boolean {
+    return entry.mode === 'append' && this.#config.transport.type !== 'dropbox';
+  }
+
+  #watchedFile(source: string): SnapshotTarget {
+    const entry = this.#files.find((file) => file.path === source);
+    return { kind: 'data', source, remotePath: path.basename(source), append: entry !== undefined && this.#appends(entry) };
   }
 
   describeError(error: unknown): ErrorInfo {
@@ -139,7 +151,7 @@ export class Agent {
       if (!stats?.isFile() || this.#ledger.isDelivered(entry.path, stats.size, stats.mtimeMs)) continue;
       if (!this.#queuedStates.has(stateKey(entry.path, stats.size, stats.mtimeMs))) {
         this.#logger.info(`${entry.path} changed since its last delivery; uploading it`);
-        this.#queueSnapshot('data', entry.path, path.basename(entry.path));
+        this.#queueSnapshot(this.#watchedFile(entry.path));
       }
     }
   }
@@ -163,7 +175,7 @@ export class Agent {
     await writeHeartbeat(file, intervalSec);
     this.#status.setHeartbeat(file, this.#heartbeat.nextDueAt);
     this.#uploader.noteActivity();
-    this.#queueSnapshot('heartbeat', file, path.basename(file));
+    this.#queueSnapshot({ kind: 'heartbeat', source: file, remotePath: path.basename(file), append: false });
     this.#emit('heartbeat', { file, nextDueSec: heartbeatGraceSec(intervalSec) });
   }
 
@@ -171,28 +183,38 @@ export class Agent {
     this.#status.countNotify();
     this.#uploader.noteActivity();
     this.#logger.debug(`Notified: ${file}`);
-    this.#queueSnapshot('data', file, path.basename(file));
+    this.#queueSnapshot(this.#watchedFile(file));
   }
 
   /** Snapshots `source` into the spool and queues it; requests during a snapshot coalesce into one more. */
-  #queueSnapshot(kind: SnapshotKind, source: string, remotePath: string): void {
+  #queueSnapshot(target: SnapshotTarget): void {
+    const { source } = target;
     if (this.#stopped) return;
     if (this.#snapshotting.has(source)) {
       this.#snapshotting.set(source, true);
       return;
     }
     this.#snapshotting.set(source, false);
-    const loop = this.#snapshotLoop(kind, source, remotePath).finally(() => this.#snapshotLoops.delete(loop));
+    const loop = this.#snapshotLoop(target).finally(() => this.#snapshotLoops.delete(loop));
     this.#snapshotLoops.add(loop);
   }
 
-  async #snapshotLoop(kind: SnapshotKind, source: string, remotePath: string): Promise<void> {
+  async #snapshotLoop(target: SnapshotTarget): Promise<void> {
+    const { kind, source, remotePath } = target;
     try {
       do {
         this.#snapshotting.set(source, false);
-        const snapshot = await this.#spool.snapshot({ kind, source, remotePath });
-        if (snapshot) this.#uploader.enqueue(snapshot);
-        else this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
+        const snapshot = await this.#spool.snapshot({ kind, source, remotePath, ...(target.append ? { append: this.#appendBase(source) } : {}) });
+        if (snapshot) {
+          if (target.append && snapshot.appendFrom === undefined) {
+            this.#logger.info(`${source} shrank or was rewritten since its last delivery: uploading it whole`);
+          }
+          this.#uploader.enqueue(snapshot);
+        } else if (target.append && fs.existsSync(source)) {
+          this.#logger.debug(`${source} has no bytes after the ones delivered; nothing to append`);
+        } else {
+          this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
+        }
       } while (this.#snapshotting.get(source) && !this.#stopped);
     } catch (error) {
       const info = this.describeError(error);
@@ -202,12 +224,18 @@ export class Agent {
       // Disk full or a transient read error: without a retry, a file nobody notifies again would be stranded.
       const timer = setTimeout(() => {
         this.#snapshotRetries.delete(timer);
-        this.#queueSnapshot(kind, source, remotePath);
+        this.#queueSnapshot(target);
       }, delay);
       this.#snapshotRetries.add(timer);
     } finally {
       this.#snapshotting.delete(source);
     }
+  }
+
+  /** What of `source` was delivered: the next delta starts there (and checks the file still holds it). */
+  #appendBase(source: string): AppendBase {
+    const record = this.#ledger.get(source);
+    return record?.tailHash === undefined ? EMPTY_BASE : { offset: record.size, tailHash: record.tailHash };
   }
 
   setLogLevel(level: string): void {
@@ -235,6 +263,14 @@ export class Agent {
     await this.#status.close();
     this.#logger.info(graceful ? 'Subtask stopped gracefully; unsent snapshots stay in the spool' : 'Subtask stopped');
   }
+}
+
+/** What to snapshot: a source, where it goes, and whether only its new bytes are taken. */
+interface SnapshotTarget {
+  kind: SnapshotKind;
+  source: string;
+  remotePath: string;
+  append: boolean;
 }
 
 function stateKey(file: string, size: number, mtimeMs: number): string {

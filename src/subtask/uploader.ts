@@ -15,8 +15,9 @@ import type { SubtaskEventMap } from '../shared/ipc.js';
 import type { Logger } from '../shared/logger.js';
 import { retryDelay } from '../shared/retryPolicy.js';
 import type { Ledger } from '../spool/ledger.js';
-import type { Snapshot, Spool } from '../spool/spool.js';
+import { payloadBytes, type Snapshot, type Spool } from '../spool/spool.js';
 import type { Transport } from '../transports/types.js';
+import { appendSnapshot } from './appendUpload.js';
 import type { StatusReporter } from './status.js';
 
 export type Emit = <K extends keyof SubtaskEventMap>(name: K, payload: SubtaskEventMap[K]) => void;
@@ -36,6 +37,11 @@ export interface UploaderOptions {
   emit: Emit;
   /** Turns any error into what may be shown (secrets scrubbed). */
   describeError: (error: unknown) => ErrorInfo;
+  /**
+   * Append mode: the remote file cannot be continued with this delta, and the ledger entry of
+   * its source is forgotten; take a new snapshot of the whole file.
+   */
+  requestWholeSnapshot: (snapshot: Snapshot) => void;
   now?: () => number;
 }
 
@@ -43,6 +49,8 @@ interface Lane {
   id: number;
   transport: Transport;
   connected: boolean;
+  /** Append mode: remote files whose end was compared with ours on this connection. */
+  trusted: Set<string>;
   loop: Promise<void> | null;
 }
 
@@ -101,7 +109,7 @@ export class Uploader {
 
   #lane(index: number): Lane {
     while (this.#lanes.length <= index) {
-      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, loop: null });
+      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, trusted: new Set(), loop: null });
     }
     return this.#lanes[index]!;
   }
@@ -170,6 +178,7 @@ export class Uploader {
     try {
       await withTimeout((signal) => lane.transport.connect(signal), operationTimeoutMs, this.#operations.signal, `Connecting to ${lane.transport.description}`);
       lane.connected = true;
+      lane.trusted.clear();
       if (!wasConnected) {
         status.setConnection('connected');
         logger.info(`Connected to ${lane.transport.description}`);
@@ -192,13 +201,19 @@ export class Uploader {
   async #upload(lane: Lane, snapshot: Snapshot): Promise<void> {
     const { operationTimeoutMs, spool, ledger, logger, status } = this.#o;
     const started = this.#now();
-    const { bytes } = await withTimeout(
-      (signal) =>
-        lane.transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal }),
-      uploadTimeout(operationTimeoutMs, snapshot.size),
+    const bytes = await withTimeout(
+      (signal) => this.#send(lane, snapshot, signal),
+      uploadTimeout(operationTimeoutMs, payloadBytes(snapshot)),
       this.#operations.signal,
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
     );
+    if (bytes === null) {
+      // The delta cannot continue the remote file: a whole snapshot replaces it.
+      this.#failures = 0;
+      await spool.remove(snapshot);
+      this.#o.requestWholeSnapshot(snapshot);
+      return;
+    }
     const ms = this.#now() - started;
     this.#failures = 0;
     // Confirmed by the transport: only now may the snapshot go.
@@ -210,12 +225,42 @@ export class Uploader {
         remotePath: snapshot.remotePath,
         snapshotAt: snapshot.queuedAt,
         deliveredAt: this.#now(),
+        ...(snapshot.tailHash === undefined ? {} : { tailHash: snapshot.tailHash }),
       });
       ledger.saveSoon((error) => logger.warn({ err: error }, `Could not save ${ledger.file}; a restart may upload files twice`));
     }
     status.recordUpload(snapshot.source, snapshot.remotePath, bytes, ms);
-    logger.info(`Uploaded ${snapshot.source} → ${snapshot.remotePath} (${bytes} bytes, ${ms} ms)`);
+    const how = snapshot.appendFrom === undefined ? '' : ' appended';
+    logger.info(`Uploaded ${snapshot.source} → ${snapshot.remotePath} (${bytes} bytes${how}, ${ms} ms)`);
     this.#o.emit('uploaded', { file: snapshot.source, remotePath: snapshot.remotePath, bytes, ms });
+  }
+
+  /**
+   * Sends a snapshot: a whole file replaces the remote one atomically; a delta is appended.
+   * Returns the bytes sent, or null when a delta cannot continue the remote file (the ledger entry
+   * is forgotten, so the next snapshot is the whole file).
+   */
+  async #send(lane: Lane, snapshot: Snapshot, signal: AbortSignal): Promise<number | null> {
+    const { transport } = lane;
+    const replace = async () =>
+      (await transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal })).bytes;
+    if (snapshot.appendFrom === undefined) return replace();
+    const outcome = transport.append
+      ? await appendSnapshot(snapshot, { appender: transport.append, trusted: lane.trusted, signal })
+      : ({ kind: 'needs-whole', reason: `${transport.description} cannot append` } as const);
+    if (outcome.kind === 'appended') return outcome.bytes;
+    if (snapshot.appendFrom === 0) {
+      // This snapshot is the whole file.
+      if (transport.append && !outcome.reason.endsWith('not on the server yet')) {
+        this.#o.logger.warn(`Replacing ${snapshot.remotePath} on ${transport.description} with the whole of ${snapshot.source}: ${outcome.reason}`);
+      }
+      const bytes = await replace();
+      lane.trusted.add(snapshot.remotePath);
+      return bytes;
+    }
+    this.#o.logger.warn(`${snapshot.remotePath} on ${transport.description} cannot be continued (${outcome.reason}); uploading the whole of ${snapshot.source} instead`);
+    this.#o.ledger.forget(snapshot.source);
+    return null;
   }
 
   /** Requeues (or drops, if superseded) the snapshot; returns whether this lane should go on. */

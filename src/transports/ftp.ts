@@ -14,14 +14,15 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { joinRemote } from './remotePath.js';
-import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { RemoteAppender, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
 const CLIENT_TIMEOUT_MS = 30_000;
@@ -106,11 +107,12 @@ export class FtpTransport implements Transport {
     }
   }
 
-  /** Queued: one basic-ftp client runs one command at a time. */
   upload(request: UploadRequest): Promise<UploadResult> {
-    const next = this.#queue.then(() => this.#uploadNow(request));
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#inSession('upload to', request.remotePath, request.signal, async (session, target) => {
+      const size = await snapshotSize(request.localPath);
+      await this.#deliver(session, request, target, size);
+      return { bytes: size };
+    });
   }
 
   async close(): Promise<void> {
@@ -121,33 +123,62 @@ export class FtpTransport implements Transport {
     else await quitQuietly(session.client);
   }
 
-  async #uploadNow(request: UploadRequest): Promise<UploadResult> {
-    request.signal.throwIfAborted();
-    const size = await snapshotSize(request.localPath);
-    const session = this.#requireSession();
-    // joinRemote refuses anything that would leave remoteDir (UNSAFE_PATH), before any network I/O.
-    const target = joinRemote(session.baseDir, request.remotePath);
-    session.busy = true;
-    // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
-    const onAbort = () => session.client.close();
-    request.signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await this.#reopenIfDropped(session, request.signal);
-      await this.#deliver(session, request, target, size);
-      return { bytes: size };
-    } catch (error) {
-      session.client.close();
-      const failure = this.#uploadError(error, target, request.signal);
-      // basic-ftp closes itself after most errors, and the session state is unknown after the
-      // rest: fail fast until the uploader closes and connects again.
-      session.brokenBy = failure.message;
-      throw failure;
-    } finally {
-      session.busy = false;
-      request.signal.removeEventListener('abort', onAbort);
-      // close() or connect() ran meanwhile and let go of this session: its client is ours to end.
-      if (this.#session !== session) session.client.close();
-    }
+  readonly append: RemoteAppender = {
+    size: (remotePath, signal) => this.#inSession('SIZE of', remotePath, signal, ({ client }, target) => remoteSize(client, target)),
+    read: (remotePath, start, length, signal) =>
+      this.#inSession('download of', remotePath, signal, async ({ client }, target) => {
+        const chunks: Buffer[] = [];
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            chunks.push(chunk);
+            done();
+          },
+        });
+        // REST + RETR: from `start` to the end, which is the tail we compare (a few KiB).
+        await client.downloadTo(sink, target, start);
+        return Buffer.concat(chunks).subarray(0, length);
+      }),
+    write: (request) =>
+      this.#inSession('append to', request.remotePath, request.signal, async (session, target) => {
+        // APPE writes at the server's end of the file, which the uploader has just checked is `remoteSize`.
+        await session.client.appendFrom(createReadStream(request.localPath, { start: request.localStart }), target);
+        if (session.supportsMfmt) await this.#setMtime(session.client, target, request.mtime);
+      }),
+  };
+
+  /**
+   * Runs one operation on the session, queued (basic-ftp rejects a command while another one
+   * runs). Any failure breaks the session until the uploader reconnects.
+   */
+  #inSession<T>(what: string, remotePath: string, signal: AbortSignal, operation: (session: Session, target: string) => Promise<T>): Promise<T> {
+    const next = this.#queue.then(async () => {
+      signal.throwIfAborted();
+      const session = this.#requireSession();
+      // joinRemote refuses anything that would leave remoteDir (UNSAFE_PATH), before any network I/O.
+      const target = joinRemote(session.baseDir, remotePath);
+      session.busy = true;
+      // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
+      const onAbort = () => session.client.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await this.#reopenIfDropped(session, signal);
+        return await operation(session, target);
+      } catch (error) {
+        session.client.close();
+        const failure = this.#operationError(error, what, target, signal);
+        // basic-ftp closes itself after most errors, and the session state is unknown after the
+        // rest: fail fast until the uploader closes and connects again.
+        session.brokenBy = failure.message;
+        throw failure;
+      } finally {
+        session.busy = false;
+        signal.removeEventListener('abort', onAbort);
+        // close() or connect() ran meanwhile and let go of this session: its client is ours to end.
+        if (this.#session !== session) session.client.close();
+      }
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 
   #requireSession(): Session {
@@ -364,11 +395,11 @@ export class FtpTransport implements Transport {
     return `The TLS certificate of ${where} cannot be verified (${code}: ${detail}). ${fix}; ${relax}.`;
   }
 
-  #uploadError(error: unknown, target: string, signal: AbortSignal): PushtaskError {
-    if (signal.aborted) return abortError(signal, `Upload to ${target}`);
+  #operationError(error: unknown, what: string, target: string, signal: AbortSignal): PushtaskError {
+    if (signal.aborted) return abortError(signal, `FTP ${what} ${target}`);
     if (error instanceof PushtaskError) return error;
     const transient = isFtpReply(error) && (error.code === 421 || error.code === 426) ? ' (transient: will be retried)' : '';
-    return new PushtaskError('UPLOAD_FAILED', `FTP upload to ${target} on ${this.#hostPort()} failed: ${errorMessage(error)}${transient}`, {
+    return new PushtaskError('UPLOAD_FAILED', `FTP ${what} ${target} on ${this.#hostPort()} failed: ${errorMessage(error)}${transient}`, {
       cause: error,
     });
   }
@@ -475,6 +506,17 @@ function emptyAfter(ms: number): Readable {
       setTimeout(() => this.push(null), ms);
     },
   });
+}
+
+/** SIZE of a remote file; null when the server says there is no such file. */
+async function remoteSize(client: Client, target: string): Promise<number | null> {
+  const reply = await client.sendIgnoringError(`SIZE ${target}`);
+  if (reply.code === 550) return null;
+  const size = /^213 (\d+)\s*$/.exec(reply.message)?.[1];
+  if (size === undefined) {
+    throw new PushtaskError('UPLOAD_FAILED', `Append mode needs SIZE, but the server answered "${reply.message}": use mode 'replace' for this server`);
+  }
+  return Number(size);
 }
 
 async function snapshotSize(localPath: string): Promise<number> {

@@ -4,7 +4,8 @@ import type { LocalTransportConfig } from '../config/schema.js';
 import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { confinedLocalPath } from './remotePath.js';
-import type { Transport, UploadRequest, UploadResult } from './types.js';
+import { forEachChunk, readRange } from '../shared/fileRange.js';
+import type { AppendRequest, RemoteAppender, Transport, UploadRequest, UploadResult } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
@@ -37,4 +38,46 @@ export class LocalTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+
+  readonly append: RemoteAppender = {
+    size: async (remotePath) => {
+      const target = confinedLocalPath(this.#dir, remotePath);
+      try {
+        return (await fs.stat(target)).size;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw new PushtaskError('UPLOAD_FAILED', `Cannot read the size of ${target}: ${errorMessage(error)}`, { cause: error });
+      }
+    },
+    read: async (remotePath, start, length) => {
+      const target = confinedLocalPath(this.#dir, remotePath);
+      try {
+        return await readRange(target, start, length);
+      } catch (error) {
+        throw new PushtaskError('UPLOAD_FAILED', `Cannot read ${target}: ${errorMessage(error)}`, { cause: error });
+      }
+    },
+    write: (request) => this.#appendTo(request),
+  };
+
+  async #appendTo(request: AppendRequest): Promise<void> {
+    const target = confinedLocalPath(this.#dir, request.remotePath);
+    request.signal.throwIfAborted();
+    try {
+      const handle = await fs.open(target, 'r+');
+      try {
+        const shift = request.remoteSize - request.localStart;
+        await forEachChunk(request.localPath, request.localStart, async (chunk, offset) => {
+          request.signal.throwIfAborted();
+          await handle.write(chunk, 0, chunk.length, shift + offset);
+        });
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.utimes(target, request.mtime, request.mtime);
+    } catch (error) {
+      throw new PushtaskError('UPLOAD_FAILED', `Appending to ${target} failed: ${errorMessage(error)}`, { cause: error });
+    }
+  }
 }

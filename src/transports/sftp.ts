@@ -15,7 +15,8 @@ import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { joinRemote } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
-import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { forEachChunk } from '../shared/fileRange.js';
+import type { AppendRequest, RemoteAppender, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /**
  * fastPut pipelining: requests in flight × bytes each (measured in bench/sftp.ts). ssh2 splits a
@@ -28,6 +29,11 @@ import type { Transport, TransportContext, UploadRequest, UploadResult } from '.
 const PUT_CONCURRENCY = 32;
 const PUT_CHUNK_BYTES = 8 * 31_952;
 const KEEPALIVE_MS = 10_000;
+/** Appends: write requests in flight at once, sent in order (so the server applies them in order). */
+const APPEND_WRITES_IN_FLIGHT = 16;
+/** SFTP status codes (draft-ietf-secsh-filexfer-02). */
+const SFTP_EOF = 1;
+const SFTP_NO_SUCH_FILE = 2;
 
 export class SftpTransport implements Transport {
   readonly description: string;
@@ -175,6 +181,58 @@ export class SftpTransport implements Transport {
     }
   }
 
+  readonly append: RemoteAppender = {
+    size: (remotePath, signal) =>
+      this.#remoteOperation('reading the size of', remotePath, signal, async (sftp, target) => {
+        try {
+          const stats = await callback<{ size: number }>((done) => sftp.stat(target, done));
+          return stats.size;
+        } catch (error) {
+          if ((error as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return null;
+          throw error;
+        }
+      }),
+    read: (remotePath, start, length, signal) =>
+      this.#remoteOperation('reading', remotePath, signal, async (sftp, target) => {
+        const handle = await callback<Buffer>((done) => sftp.open(target, 'r', done));
+        try {
+          const buffer = Buffer.alloc(length);
+          let filled = 0;
+          while (filled < length) {
+            const bytesRead = await callback<number>((done) => sftp.read(handle, buffer, filled, length - filled, start + filled, done)).catch(
+              (error: unknown) => {
+                if ((error as { code?: unknown }).code === SFTP_EOF) return 0;
+                throw error;
+              },
+            );
+            if (bytesRead === 0) break;
+            filled += bytesRead;
+          }
+          return buffer.subarray(0, filled);
+        } finally {
+          await callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
+        }
+      }),
+    write: (request) => this.#remoteOperation('appending to', request.remotePath, request.signal, (sftp, target) => appendTo(sftp, target, request)),
+  };
+
+  /** One append-mode operation on the open connection; a timeout or stop closes the connection. */
+  async #remoteOperation<T>(what: string, remotePath: string, signal: AbortSignal, operation: (sftp: SFTPWrapper, target: string) => Promise<T>): Promise<T> {
+    const client = this.#client;
+    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+    const target = joinRemote(this.#config.remoteDir, remotePath);
+    const onAbort = () => void this.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      signal.throwIfAborted();
+      return await operation(sftpOf(client), target);
+    } catch (error) {
+      throw new PushtaskError('UPLOAD_FAILED', `SFTP ${what} ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   async close(): Promise<void> {
     const client = this.#client;
     this.#client = null;
@@ -198,6 +256,43 @@ function readKeyFile(file: string): Buffer {
     return fs.readFileSync(file);
   } catch (error) {
     throw new PushtaskError('AUTH_FAILED', `Cannot read the private key file ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Writes the snapshot's bytes from `localStart` at the remote file's end, pipelined but in order,
+ * then sets the mtime on the open handle. The close waits for the server, so the caller's size
+ * check that follows sees every byte.
+ */
+async function appendTo(sftp: SFTPWrapper, target: string, request: AppendRequest): Promise<void> {
+  const handle = await callback<Buffer>((done) => sftp.open(target, 'r+', done));
+  try {
+    const piece = (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024;
+    const shift = request.remoteSize - request.localStart;
+    const writes = new Set<Promise<void>>();
+    let failure: unknown = null;
+    await forEachChunk(request.localPath, request.localStart, async (chunk, offset) => {
+      for (let at = 0; at < chunk.length; at += piece) {
+        if (failure) throw failure;
+        request.signal.throwIfAborted();
+        const part = chunk.subarray(at, at + piece);
+        const write: Promise<void> = callback<void>((done) => sftp.write(handle, part, 0, part.length, shift + offset + at, done)).then(
+          () => void writes.delete(write),
+          (error: unknown) => {
+            failure ??= error;
+            writes.delete(write);
+          },
+        );
+        writes.add(write);
+        if (writes.size >= APPEND_WRITES_IN_FLIGHT) await Promise.race(writes);
+      }
+    });
+    await Promise.all(writes);
+    if (failure) throw failure;
+    const seconds = request.mtime.getTime() / 1000;
+    await callback<void>((done) => sftp.futimes(handle, seconds, seconds, done));
+  } finally {
+    await callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
   }
 }
 

@@ -18,6 +18,19 @@ export interface UploadResult {
   bytes: number;
 }
 
+/** Append mode (SPEC §7): bytes of a delta snapshot written onto the end of the remote file. */
+export interface AppendRequest {
+  /** The delta snapshot in the spool. */
+  localPath: string;
+  /** First byte of `localPath` to send (the ones before it are on the server already). */
+  localStart: number;
+  remotePath: string;
+  /** The remote file's size now, as just read: the bytes go right after it. */
+  remoteSize: number;
+  mtime: Date;
+  signal: AbortSignal;
+}
+
 export interface Transport {
   /** Where files go, for logs and errors; never contains a secret. */
   readonly description: string;
@@ -27,6 +40,20 @@ export interface Transport {
   upload(request: UploadRequest): Promise<UploadResult>;
   /** Closes the connection. Idempotent; never throws. A closed transport may be connected again. */
   close(): Promise<void>;
+  /**
+   * Append mode's three primitives, offered by transports whose protocol can append (all but
+   * Dropbox). The uploader decides what to send; these only do what they are told.
+   */
+  readonly append?: RemoteAppender;
+}
+
+export interface RemoteAppender {
+  /** The remote file's size in bytes, or null when it does not exist. */
+  size(remotePath: string, signal: AbortSignal): Promise<number | null>;
+  /** `length` bytes of the remote file from `start` (fewer only if the file is shorter). */
+  read(remotePath: string, start: number, length: number, signal: AbortSignal): Promise<Buffer>;
+  /** Writes `localPath` from `localStart` onto the end of the existing remote file. */
+  write(request: AppendRequest): Promise<void>;
 }
 
 export interface TransportContext {

@@ -1,0 +1,75 @@
+/** Byte ranges of files: what append mode reads, copies and compares. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/** `length` bytes from `start` (fewer when the file ends first). */
+export async function readRange(file: string, start: number, length: number): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Calls `consume` with consecutive chunks of `file` from `start` to its end (as it was when
+ * opened: bytes appended meanwhile may or may not be included, so callers pass files that no
+ * longer change, such as spool snapshots).
+ */
+export async function forEachChunk(file: string, start: number, consume: (chunk: Buffer, offset: number) => Promise<void>): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    for (let offset = start; offset < size; ) {
+      const length = Math.min(CHUNK_BYTES, size - offset);
+      const chunk = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, offset);
+      if (bytesRead === 0) break;
+      await consume(chunk.subarray(0, bytesRead), offset);
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Copies bytes [start, end) of `source` into a new file `target` (owner-only) and fsyncs it.
+ * Returns how many bytes were copied: fewer than asked when the source shrank meanwhile.
+ */
+export async function copyRange(source: string, start: number, end: number, target: string): Promise<number> {
+  const input = await fs.open(source, 'r');
+  try {
+    const output = await fs.open(target, 'wx', 0o600);
+    try {
+      const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, Math.max(end - start, 1)));
+      let copied = 0;
+      while (start + copied < end) {
+        const { bytesRead } = await input.read(buffer, 0, Math.min(buffer.length, end - start - copied), start + copied);
+        if (bytesRead === 0) break;
+        await output.write(buffer, 0, bytesRead);
+        copied += bytesRead;
+      }
+      await output.sync();
+      return copied;
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
