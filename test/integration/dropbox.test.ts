@@ -424,4 +424,24 @@ describe('the agent delivering to Dropbox', () => {
     }
     for (const request of fake.requests) expect(request.url).not.toContain(fake.refreshToken);
   });
+
+  it("uploads append-mode files whole (Dropbox's API has no append), byte-identical each time", async () => {
+    ws.write('data/big.csv', 'x'.repeat(5000));
+    master = new TaskMaster(
+      testConfig({
+        watch: [{ file: 'data/big.csv', mode: 'append' }],
+        transport: { type: 'dropbox', refreshToken: fake.refreshToken, appKey: FAKE_APP_KEY, remoteDir: '/pushtask', baseUrl: fake.url },
+      }),
+      { cwd: ws.dir },
+    );
+    const sizes: number[] = [];
+    master.on('uploaded', (event) => sizes.push(event.bytes));
+    await master.start();
+    const remote = fake.localPath('/pushtask/big.csv');
+    await waitFor(() => sameBytes(ws.path('data/big.csv'), remote), 'the first upload');
+    ws.append('data/big.csv', 'y'.repeat(10));
+    master.notify('data/big.csv');
+    await waitFor(() => sameBytes(ws.path('data/big.csv'), remote), 'the second upload');
+    expect(sizes).toEqual([5000, 5010]);
+  });
 });

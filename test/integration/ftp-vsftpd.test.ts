@@ -187,4 +187,32 @@ describe.skipIf(unavailable !== null)('ftp transport against vsftpd', () => {
     master.notify('data/log.csv');
     await waitFor(() => sameBytes(ws.path('data/log.csv'), path.join(server.root, 'incoming/log.csv')), 'the update on vsftpd', 20_000);
   });
+
+  it('appends only the new bytes in append mode (APPE), and replaces a rewritten file whole', async () => {
+    ws = createWorkspace();
+    const server = await vsftpd();
+    ws.write('data/log.csv', 'time,value\n');
+    master = new TaskMaster(
+      testConfig({
+        watch: [{ file: 'data/log.csv', mode: 'append' }],
+        transport: configFor(server),
+        retry: { quickDelayMs: 50, longDelayMs: 200 },
+      }),
+      { cwd: ws.dir },
+    );
+    const sizes: number[] = [];
+    master.on('uploaded', (event) => sizes.push(event.bytes));
+    await master.start();
+    const remote = path.join(server.root, 'incoming/log.csv');
+    await waitFor(() => sameBytes(ws.path('data/log.csv'), remote), 'the first upload', 20_000);
+    for (let i = 0; i < 3; i += 1) {
+      ws.append('data/log.csv', `${i},x\n`);
+      master.notify('data/log.csv');
+      await waitFor(() => sameBytes(ws.path('data/log.csv'), remote), `append ${i}`, 20_000);
+    }
+    ws.write('data/log.csv', 'rotated\n');
+    master.notify('data/log.csv');
+    await waitFor(() => sameBytes(ws.path('data/log.csv'), remote), 'the rotated file', 20_000);
+    expect(sizes).toEqual([11, 4, 4, 4, 8]);
+  });
 });

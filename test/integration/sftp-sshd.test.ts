@@ -80,4 +80,22 @@ describe.skipIf(skipReason !== null)('sftp transport against OpenSSH sshd', () =
     await master.start();
     await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'delivery with the pin');
   });
+
+  it('appends only the new bytes in append mode, continuing a remote file left by an earlier run', async () => {
+    ws = createWorkspace();
+    const head = 'h'.repeat(50_000) + '\n';
+    ws.write('data/a.csv', head);
+    ws.write('server/incoming/a.csv', head.slice(0, 20_000)); // an earlier run was cut here
+    master = new TaskMaster(testConfig({ watch: [{ file: 'data/a.csv', mode: 'append' }], transport: transport() }), { cwd: ws.dir });
+    const sizes: number[] = [];
+    master.on('uploaded', (event) => sizes.push(event.bytes));
+    await master.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'the rest of the file');
+    for (let i = 0; i < 5; i += 1) {
+      ws.append('data/a.csv', `row ${i}\n`);
+      master.notify('data/a.csv');
+      await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), `append ${i}`);
+    }
+    expect(sizes).toEqual([head.length - 20_000, 6, 6, 6, 6, 6]);
+  });
 });
