@@ -165,7 +165,7 @@ describe('appendSnapshot against a local destination', () => {
     expect(await send(delta)).toMatchObject({ kind: 'needs-whole', reason: expect.stringMatching(/missing/) });
 
     const tampered = Buffer.from(delivered);
-    tampered[7990] ^= 0xff; // inside the tail window, before the delta
+    tampered[7990] = tampered[7990]! ^ 0xff; // inside the tail window, before the delta
     await fs.writeFile(remote(), tampered);
     expect(await send(delta)).toMatchObject({ kind: 'needs-whole', reason: expect.stringMatching(/differ/) });
     // Trusted (this connection appended it last) and exactly where we left it: not read again.
