@@ -5,6 +5,7 @@
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { ErrorInfo } from '../shared/errors.js';
+import { payloadBytes } from '../spool/spool.js';
 
 export const STATUS_FILE = 'status.json';
 const WRITE_EVERY_MS = 250;
@@ -83,7 +84,7 @@ export class StatusReporter {
   ): void {
     this.status.queue = {
       length: items.length,
-      bytes: items.reduce((sum, item) => sum + item.size, 0),
+      bytes: items.reduce((sum, item) => sum + payloadBytes(item), 0),
       items: items.slice(0, MAX_LISTED_QUEUE).map(toQueueItem),
     };
     this.status.inFlight = inFlight.map(({ snapshot, startedAt }) => ({ ...toQueueItem(snapshot), startedAt: iso(startedAt) }));
@@ -154,9 +155,10 @@ interface SpoolItem {
   source: string;
   remotePath: string;
   size: number;
+  appendFrom?: number;
   queuedAt: number;
 }
 
 function toQueueItem(item: SpoolItem): QueueItem {
-  return { file: item.source, remotePath: item.remotePath, bytes: item.size, queuedAt: iso(item.queuedAt) };
+  return { file: item.source, remotePath: item.remotePath, bytes: payloadBytes(item), queuedAt: iso(item.queuedAt) };
 }

@@ -120,10 +120,11 @@ describe('append mode', () => {
       ),
     );
     await a.start();
+    const crashAt = new Set([250, 600].map((step) => step + Math.floor(random() * 100)));
     const workload = await runAppendWorkload({
       master: a.current,
       files,
-      steps: 700,
+      steps: 1000,
       random,
       rotate: files[1],
       fault: async (step) => {
@@ -131,7 +132,7 @@ describe('append mode', () => {
         if (dice < 0.02) proxy.cutAll();
         else if (dice < 0.04) proxy.cutUpstreamAfter(1 + Math.floor(random() * 4000));
         else if (dice < 0.1) proxy.cutUpstreamAfter(null);
-        if (step === 250 || step === 500) await a.crash();
+        if (crashAt.has(step)) await a.crash();
       },
     });
     proxy.cutUpstreamAfter(null);
