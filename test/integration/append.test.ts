@@ -196,10 +196,10 @@ describe('append mode', () => {
     m.on('uploaded', (event) => sizes.push(event.bytes));
     await m.start();
     const remote = ws.path('remote', 'sub', 'growing.csv');
-    await waitFor(() => sameBytes(ws.path('drop/sub/growing.csv'), remote), 'first delivery');
+    await waitFor(() => sameBytes(ws.path('drop/sub/growing.csv'), remote) && sizes.length === 1, 'first delivery');
     for (let round = 0; round < 5; round += 1) {
       ws.append('drop/sub/growing.csv', `${'y'.repeat(1000)}\n`);
-      await waitFor(() => sameBytes(ws.path('drop/sub/growing.csv'), remote), `round ${round}`);
+      await waitFor(() => sameBytes(ws.path('drop/sub/growing.csv'), remote) && sizes.length === round + 2, `round ${round}`);
     }
     expect(sizes).toEqual([6, 1001, 1001, 1001, 1001, 1001]);
   });

@@ -442,6 +442,7 @@ describe('the agent delivering to Dropbox', () => {
     ws.append('data/big.csv', 'y'.repeat(10));
     master.notify('data/big.csv');
     await waitFor(() => sameBytes(ws.path('data/big.csv'), remote), 'the second upload');
+    await waitFor(() => sizes.length >= 2, 'the upload events');
     expect(sizes).toEqual([5000, 5010]);
   });
 });

@@ -213,6 +213,7 @@ describe.skipIf(unavailable !== null)('ftp transport against vsftpd', () => {
     ws.write('data/log.csv', 'rotated\n');
     master.notify('data/log.csv');
     await waitFor(() => sameBytes(ws.path('data/log.csv'), remote), 'the rotated file', 20_000);
+    await waitFor(() => sizes.length >= 5, 'the upload events');
     expect(sizes).toEqual([11, 4, 4, 4, 8]);
   });
 });

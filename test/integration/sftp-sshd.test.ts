@@ -96,6 +96,7 @@ describe.skipIf(skipReason !== null)('sftp transport against OpenSSH sshd', () =
       master.notify('data/a.csv');
       await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), `append ${i}`);
     }
+    await waitFor(() => sizes.length >= 6, 'the upload events');
     expect(sizes).toEqual([head.length - 20_000, 6, 6, 6, 6, 6]);
   });
 });
