@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { collectSecrets } from '../shared/secrets.js';
 import { sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
-import { lockSpool } from '../spool/lock.js';
+import { lockSpool, type SpoolLock } from '../spool/lock.js';
 import { Spool } from '../spool/spool.js';
 import { LEDGER_FILE } from '../subtask/agent.js';
 import { heartbeatFile } from '../subtask/heartbeat.js';
@@ -61,7 +61,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   readonly #backoff = new RestartBackoff();
   #state: State = 'idle';
   #subtask: SubtaskProcess | null = null;
-  #releaseLock: (() => Promise<void>) | null = null;
+  #lock: SpoolLock | null = null;
   #restartTimer: NodeJS.Timeout | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #flushDueAt = Infinity;
@@ -105,7 +105,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#stopping = null;
     this.#lastStartOptions = options;
     try {
-      this.#releaseLock = await lockSpool(this.config.spoolDir, (error) =>
+      this.#lock = await lockSpool(this.config.spoolDir, (error) =>
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
       this.#removeStaleSidecars();
@@ -149,6 +149,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#subtask = subtask;
     void subtask.exited.then((exit) => this.#onSubtaskExit(subtask, exit.code, exit.signal));
     await subtask.ready;
+    this.#lock?.noteSubtask(subtask.pid ?? null);
     this.#backoff.started(Date.now());
     this.emit('subtask-start', { pid: subtask.pid ?? 0, restart });
   }
@@ -357,9 +358,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#flushDueAt = Infinity;
     if (this.#subtask?.running) await this.#subtask.kill();
     this.#subtask = null;
-    if (this.#releaseLock) {
-      await this.#releaseLock().catch(() => undefined);
-      this.#releaseLock = null;
+    if (this.#lock) {
+      await this.#lock.release().catch(() => undefined);
+      this.#lock = null;
     }
     this.#logger.flush();
   }

@@ -73,8 +73,10 @@ process.on('message', (message: MasterToSubtask) => {
   }
 });
 
-// The master died or closed the channel: finish what is in flight and leave (no orphans).
-process.on('disconnect', () => void stop(true));
+// The master died (a graceful stop says so first, over IPC): leave at once, no orphans. A host
+// restarted right away may take over the spool as soon as we are gone; the spool keeps whatever
+// was not confirmed for it.
+process.on('disconnect', () => void stop(false));
 process.on('SIGTERM', () => void stop(true));
 process.on('SIGINT', () => {
   // Ctrl-C in a terminal reaches the whole process group; the master decides how we stop.

@@ -207,6 +207,35 @@ await a;
 });
 
 describe('one agent per spool', () => {
+  it('takes the spool over at once from a host that was kill -9ed, after its orphaned subtask left', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const script = ws.write(
+      'host.mts',
+      `import { TaskMaster } from ${JSON.stringify(pathToFileURL(path.resolve('src/index.ts')).href)};
+const m = new TaskMaster({ watch: [{ file: 'data/a.csv' }], transport: { type: 'local', dir: 'remote' }, log: { console: false } });
+await m.start();
+console.log('subtask', m.subtaskPid);
+setInterval(() => undefined, 1000);
+`,
+    );
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const child = spawn(process.execPath, ['--import', tsx, script], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    await waitFor(() => /subtask \d+/.test(out), 'the host to start', 20_000);
+    const orphan = Number(/subtask (\d+)/.exec(out)![1]);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+
+    const started = Date.now();
+    const next = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    await next.start();
+    expect(Date.now() - started).toBeLessThan(8000); // not the 10 s staleness of the lock
+    expect(isAlive(orphan)).toBe(false);
+    expect(next.subtaskPid).not.toBe(orphan);
+  });
+
   it('refuses a second TaskMaster on the same spool with a clear error, and allows it after stop', async () => {
     ws = createWorkspace();
     ws.write('data/a.csv', 'x');

@@ -1,0 +1,111 @@
+/** The servers the chaos suite runs against, each with a way to take it down and bring it back. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateHostKey, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
+import type { PushtaskConfig } from '../../src/index.js';
+import { FAKE_APP_KEY, FakeDropbox } from '../helpers/fakeDropbox.js';
+import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
+import { testCertificates } from '../helpers/tls.js';
+import type { Target } from './harness.js';
+
+const REMOTE_DIR = 'in';
+
+function tempRoot(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `pushtask-chaos-${name}-server-`));
+}
+
+export async function localTarget(): Promise<Target> {
+  const root = tempRoot('local');
+  return {
+    name: 'local',
+    transport: { type: 'local', dir: path.join(root, REMOTE_DIR) },
+    storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
+    storedRoot: () => path.join(root, REMOTE_DIR),
+    down: async () => undefined,
+    up: async () => undefined,
+    close: async () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** The embedded SFTP server behind a TCP proxy; "down" stops the server itself (same port and key when it returns). */
+export async function sftpTarget(): Promise<Target> {
+  const root = tempRoot('sftp');
+  const hostKey = generateHostKey();
+  const credentials = { root, username: 'chaos', password: 'chaos-secret-pw', hostKey };
+  let server: EmbeddedSftpServer | null = await startEmbeddedSftpServer(credentials);
+  const port = server.port;
+  const fingerprint = server.hostKeyFingerprint;
+  const proxy = await startTcpProxy(port);
+  return {
+    name: 'sftp',
+    transport: { type: 'sftp', host: '127.0.0.1', port: proxy.port, username: 'chaos', password: 'chaos-secret-pw', remoteDir: REMOTE_DIR, hostKey: fingerprint, transfers: 4 },
+    storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
+    storedRoot: () => path.join(root, REMOTE_DIR),
+    proxy,
+    async down() {
+      await server?.close();
+      server = null;
+    },
+    async up() {
+      server ??= await startEmbeddedSftpServer({ ...credentials, port });
+    },
+    async close() {
+      await proxy.close();
+      await server?.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** ftp-srv with explicit FTPS. FTP's data connections use other ports, so faults are server restarts. */
+export async function ftpTarget(): Promise<Target> {
+  const root = tempRoot('ftp');
+  const certs = await testCertificates();
+  let server: TestFtpServer | null = await startFtpServer({ root });
+  const port = server.port;
+  const { user, password } = server;
+  return {
+    name: 'ftp',
+    transport: { type: 'ftp', host: '127.0.0.1', port, username: user, password, remoteDir: REMOTE_DIR, tls: { ca: certs.caFile }, transfers: 2 } as PushtaskConfig['transport'],
+    storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
+    storedRoot: () => path.join(root, REMOTE_DIR),
+    async down() {
+      await server?.close();
+      server = null;
+    },
+    async up() {
+      server ??= await startFtpServer({ root, port });
+    },
+    async close() {
+      await server?.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The fake Dropbox behind a TCP proxy; "down" refuses connections at the proxy. */
+export async function dropboxTarget(): Promise<Target> {
+  const fake = await FakeDropbox.start();
+  const port = Number(new URL(fake.url).port);
+  const proxy = await startTcpProxy(port);
+  return {
+    name: 'dropbox',
+    transport: { type: 'dropbox', refreshToken: fake.refreshToken, appKey: FAKE_APP_KEY, remoteDir: `/${REMOTE_DIR}`, baseUrl: `http://127.0.0.1:${proxy.port}` },
+    storedPath: (remote) => fake.localPath(`/${REMOTE_DIR}/${remote}`),
+    storedRoot: () => fake.localPath(`/${REMOTE_DIR}`),
+    proxy,
+    async down() {
+      proxy.refuse(true);
+      proxy.cutAll();
+    },
+    async up() {
+      proxy.refuse(false);
+    },
+    async close() {
+      await proxy.close();
+      await fake.close();
+    },
+  };
+}
