@@ -140,7 +140,12 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   async #precopyResiduals(): Promise<void> {
     const spool = new Spool(this.config.spoolDir);
     const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
-    const queued = await precopyResiduals(this.config, spool, ledger);
+    const queued = await precopyResiduals(this.config, spool, ledger, (source, error) =>
+      this.#logger.warn(
+        `Could not pre-copy the residual ${source} into the spool (${errorMessage(error)}); starting anyway: ` +
+          'watched and drop-folder files are still found by the subtask, other residuals at the next start',
+      ),
+    );
     if (queued.length) this.#logger.info(`Queued ${queued.length} residual file(s) for upload first`);
   }
 

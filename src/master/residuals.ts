@@ -50,14 +50,28 @@ function readDir(dir: string): fs.Dirent[] {
   }
 }
 
-/** Snapshots every residual not already delivered as it is; returns how many were queued. */
-export async function precopyResiduals(config: ResolvedConfig, spool: Spool, ledger: Ledger): Promise<string[]> {
+/**
+ * Snapshots every residual not already delivered as it is; returns those queued. A residual that
+ * cannot be copied is reported and skipped (it stays where it is, for the next start); a full
+ * spool ends the pre-copy: start() must not fail because the disk is full.
+ */
+export async function precopyResiduals(
+  config: ResolvedConfig,
+  spool: Spool,
+  ledger: Ledger,
+  onError: (source: string, error: unknown) => void,
+): Promise<string[]> {
   const queued: string[] = [];
   const kind: SnapshotKind = 'residual';
   for (const candidate of findResiduals(config)) {
-    const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
-    if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) continue;
-    if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
+    try {
+      const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
+      if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) continue;
+      if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
+    } catch (error) {
+      onError(candidate.source, error);
+      if (/ENOSPC/.test(String((error as Error)?.message))) break;
+    }
   }
   return queued;
 }

@@ -49,16 +49,19 @@ export async function lockSpool(spoolDir: string, onCompromised: (error: Error) 
     }
   }
   const owner: LockOwner = { pid: process.pid, subtaskPid: null, hostname: os.hostname() };
-  const writeOwner = () => writeFileAtomic.sync(ownerFile, JSON.stringify(owner), { mode: 0o600 });
+  // A failed write (disk full) only costs a successor the 10 s wait.
+  const writeOwner = () => {
+    try {
+      writeFileAtomic.sync(ownerFile, JSON.stringify(owner), { mode: 0o600 });
+    } catch {
+      fs.rmSync(ownerFile, { force: true });
+    }
+  };
   writeOwner();
   return {
     noteSubtask(pid) {
       owner.subtaskPid = pid;
-      try {
-        writeOwner();
-      } catch {
-        // Only costs a successor the 10 s wait.
-      }
+      writeOwner();
     },
     async release() {
       fs.rmSync(ownerFile, { force: true });
