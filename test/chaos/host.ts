@@ -40,10 +40,8 @@ for (;;) {
 // Measured from here: start() itself reads folders and may copy residuals, by design.
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
-setInterval(() => {
-  send({ type: 'loop', maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 });
-  loop.reset();
-}, 250);
+// Cumulative since this host started (a kill -9 loses at most the last 250 ms of samples).
+setInterval(() => send({ type: 'loop', maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 }), 250);
 
 process.on('message', (message: { type: string; file?: string }) => {
   if (message.type === 'notify' && message.file) {
