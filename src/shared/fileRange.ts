@@ -57,10 +57,18 @@ export async function copyRange(source: string, start: number, end: number, targ
       while (start + copied < end) {
         const { bytesRead } = await input.read(buffer, 0, Math.min(buffer.length, end - start - copied), start + copied);
         if (bytesRead === 0) break;
-        await output.write(buffer, 0, bytesRead);
+        // A write may be short (a disk filling up): write the rest, or fail with the disk's error.
+        for (let written = 0; written < bytesRead; ) {
+          const { bytesWritten } = await output.write(buffer, written, bytesRead - written, copied + written);
+          if (bytesWritten === 0) throw Object.assign(new Error(`ENOSPC: no space left on device, write ${target}`), { code: 'ENOSPC' });
+          written += bytesWritten;
+        }
         copied += bytesRead;
       }
       await output.sync();
+      // What is on disk is what counts.
+      const { size } = await output.stat();
+      if (size !== copied) throw new Error(`copied ${copied} bytes into ${target}, but it holds ${size}`);
       return copied;
     } finally {
       await output.close();

@@ -72,7 +72,7 @@ export class Agent {
       logger,
       emit,
       describeError: (error) => this.describeError(error),
-      requestWholeSnapshot: (snapshot) =>
+      requestSnapshot: (snapshot) =>
         this.#queueSnapshot({ kind: snapshot.kind, source: snapshot.source, remotePath: snapshot.remotePath, append: true }),
     });
     this.#status.setTransport(this.#uploader.description);

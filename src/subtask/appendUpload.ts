@@ -6,6 +6,7 @@
  * not where we left it, the end of it is compared with our bytes; a remote file that is longer
  * than ours or ends differently is replaced whole (atomically).
  */
+import fs from 'node:fs/promises';
 import { sha256, readRange } from '../shared/fileRange.js';
 import { PushtaskError } from '../shared/errors.js';
 import { tailWindowStart, TAIL_WINDOW_BYTES, type Snapshot } from '../spool/spool.js';
@@ -15,7 +16,9 @@ export type AppendOutcome =
   /** `bytes` were appended (0: the server already held everything). */
   | { kind: 'appended'; bytes: number; remoteSizeBefore: number }
   /** The remote file cannot be continued: it must be replaced by the whole file. */
-  | { kind: 'needs-whole'; reason: string };
+  | { kind: 'needs-whole'; reason: string }
+  /** The snapshot in the spool does not hold the bytes its meta promises: take it again. */
+  | { kind: 'bad-snapshot'; reason: string };
 
 export interface AppendContext {
   appender: RemoteAppender;
@@ -49,6 +52,10 @@ export async function appendSnapshot(snapshot: Snapshot, context: AppendContext)
   const { appender, trusted, signal } = context;
   const appendFrom = snapshot.appendFrom ?? 0;
   const end = snapshot.size;
+  const held = (await fs.stat(snapshot.dataPath)).size;
+  if (held !== end - appendFrom) {
+    return { kind: 'bad-snapshot', reason: `${snapshot.dataPath} holds ${held} bytes, not the ${end - appendFrom} of bytes ${appendFrom}–${end}` };
+  }
   const remoteSize = await appender.size(snapshot.remotePath, signal);
   const plan = planAppend(appendFrom, end, remoteSize, trusted.has(snapshot.remotePath));
   if (plan.kind === 'needs-whole') return plan;

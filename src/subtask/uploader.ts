@@ -38,10 +38,10 @@ export interface UploaderOptions {
   /** Turns any error into what may be shown (secrets scrubbed). */
   describeError: (error: unknown) => ErrorInfo;
   /**
-   * Append mode: the remote file cannot be continued with this delta, and the ledger entry of
-   * its source is forgotten; take a new snapshot of the whole file.
+   * Append mode: this delta cannot be sent (the remote file cannot be continued with it, and the
+   * ledger entry of its source is forgotten; or the delta is damaged): take a new snapshot.
    */
-  requestWholeSnapshot: (snapshot: Snapshot) => void;
+  requestSnapshot: (snapshot: Snapshot) => void;
   now?: () => number;
 }
 
@@ -208,10 +208,10 @@ export class Uploader {
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
     );
     if (bytes === null) {
-      // The delta cannot continue the remote file: a whole snapshot replaces it.
+      // This delta cannot be sent: a new snapshot replaces it.
       this.#failures = 0;
       await spool.remove(snapshot);
-      this.#o.requestWholeSnapshot(snapshot);
+      this.#o.requestSnapshot(snapshot);
       return;
     }
     const ms = this.#now() - started;
@@ -237,8 +237,8 @@ export class Uploader {
 
   /**
    * Sends a snapshot: a whole file replaces the remote one atomically; a delta is appended.
-   * Returns the bytes sent, or null when a delta cannot continue the remote file (the ledger entry
-   * is forgotten, so the next snapshot is the whole file).
+   * Returns the bytes sent, or null when a delta cannot be sent: it cannot continue the remote file
+   * (the ledger entry is forgotten, so the next snapshot is the whole file), or it is damaged.
    */
   async #send(lane: Lane, snapshot: Snapshot, signal: AbortSignal): Promise<number | null> {
     const { transport } = lane;
@@ -249,6 +249,10 @@ export class Uploader {
       ? await appendSnapshot(snapshot, { appender: transport.append, trusted: lane.trusted, signal })
       : ({ kind: 'needs-whole', reason: `${transport.description} cannot append` } as const);
     if (outcome.kind === 'appended') return outcome.bytes;
+    if (outcome.kind === 'bad-snapshot') {
+      this.#o.logger.error(`Snapshot of ${snapshot.source} is damaged (${outcome.reason}); taking it again`);
+      return null;
+    }
     if (snapshot.appendFrom === 0) {
       // This snapshot is the whole file.
       if (transport.append && !outcome.reason.endsWith('not on the server yet')) {

@@ -69,7 +69,11 @@ export class LocalTransport implements Transport {
         const shift = request.remoteSize - request.localStart;
         await forEachChunk(request.localPath, request.localStart, async (chunk, offset) => {
           request.signal.throwIfAborted();
-          await handle.write(chunk, 0, chunk.length, shift + offset);
+          for (let written = 0; written < chunk.length; ) {
+            const { bytesWritten } = await handle.write(chunk, written, chunk.length - written, shift + offset + written);
+            if (bytesWritten === 0) throw new Error('no byte could be written (disk full?)');
+            written += bytesWritten;
+          }
         });
         await handle.sync();
       } finally {

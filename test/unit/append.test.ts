@@ -175,4 +175,13 @@ describe('appendSnapshot against a local destination', () => {
     await fs.writeFile(remote(), partlyWrong);
     expect(await send(delta)).toMatchObject({ kind: 'needs-whole', reason: expect.stringMatching(/differ/) });
   });
+
+  it('never sends a damaged delta (shorter than its meta says, e.g. a short write on a full disk)', async () => {
+    const delivered = randomBytes(8000);
+    await fs.writeFile(remote(), delivered);
+    const delta = await deltaAfter(delivered, randomBytes(3000));
+    await fs.truncate(delta.dataPath, 1000);
+    expect(await send(delta)).toMatchObject({ kind: 'bad-snapshot', reason: expect.stringMatching(/holds 1000 bytes, not the 3000/) });
+    expect(await fs.readFile(remote())).toEqual(delivered);
+  });
 });
