@@ -17,6 +17,7 @@ import { retryDelay } from '../shared/retryPolicy.js';
 import type { Ledger } from '../spool/ledger.js';
 import type { Snapshot, Spool } from '../spool/spool.js';
 import type { Transport } from '../transports/types.js';
+import { progressReporter } from './progress.js';
 import type { StatusReporter } from './status.js';
 
 export type Emit = <K extends keyof SubtaskEventMap>(name: K, payload: SubtaskEventMap[K]) => void;
@@ -194,7 +195,13 @@ export class Uploader {
     const started = this.#now();
     const { bytes } = await withTimeout(
       (signal) =>
-        lane.transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal }),
+        lane.transport.upload({
+          localPath: snapshot.dataPath,
+          remotePath: snapshot.remotePath,
+          mtime: new Date(snapshot.mtimeMs),
+          signal,
+          onProgress: this.#progress(snapshot),
+        }),
       uploadTimeout(operationTimeoutMs, snapshot.size),
       this.#operations.signal,
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
@@ -309,6 +316,12 @@ export class Uploader {
 
   #publish(): void {
     this.#o.status.setQueue([...this.#pending.values()], [...this.#inFlight.values()]);
+  }
+
+  /** The upload's `onProgress`: throttled `progress` events for the master (`pushtask watch` shows them). */
+  #progress(snapshot: Snapshot): (bytesSent: number) => void {
+    const { source: file, remotePath, size: total } = snapshot;
+    return progressReporter({ file, remotePath, total, emit: (event) => this.#o.emit('progress', event), now: this.#now });
   }
 }
 

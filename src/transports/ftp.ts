@@ -14,14 +14,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, FTPError } from 'basic-ftp';
+import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { joinRemote } from './remotePath.js';
-import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { joinRemote, joinRemoteDir } from './remotePath.js';
+import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
 const CLIENT_TIMEOUT_MS = 30_000;
@@ -237,7 +237,9 @@ export class FtpTransport implements Transport {
     await ensureFolder(client, folder, session.knownDirs);
     const temp = posix.join(folder, temporaryName(posix.basename(target)));
     try {
+      if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
       await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);
+      client.trackProgress();
       await this.#verifySize(client, temp, size);
       if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
       else this.#noteNoMfmt();
@@ -396,6 +398,66 @@ export class FtpTransport implements Transport {
 
   #hostPort(): string {
     return hostPort(this.#config.host, this.#port);
+  }
+
+  // ── Reading (pushtask monitor) ──────────────────────────────────────────────────────────────
+
+  /** LIST/MLSD; a file without a parsed time (plain LIST) gets it from MDTM. Queued like uploads. */
+  list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+    return this.#queued(signal, (session) => `list ${joinRemoteDir(session.baseDir, remoteDir)}`, async (client, session) => {
+      const dir = joinRemoteDir(session.baseDir, remoteDir);
+      const entries: RemoteEntry[] = [];
+      for (const info of await client.list(dir)) {
+        if (info.name === '.' || info.name === '..') continue;
+        const kind = info.type === FileType.File ? 'file' : info.type === FileType.Directory ? 'dir' : 'other';
+        let mtime = info.modifiedAt;
+        if (!mtime && kind === 'file') mtime = await client.lastMod(posix.join(dir, info.name)).catch(() => undefined);
+        entries.push({ name: info.name, kind, size: info.size, mtime: mtime ?? new Date(Number.NaN) });
+      }
+      return entries;
+    });
+  }
+
+  read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+    return this.#queued(signal, (session) => `read ${joinRemote(session.baseDir, remotePath)}`, async (client, session) => {
+      const file = joinRemote(session.baseDir, remotePath);
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) return done(new Error(`it holds more than the ${maxBytes} bytes expected`));
+          chunks.push(chunk);
+          done();
+        },
+      });
+      await client.downloadTo(sink, file);
+      return Buffer.concat(chunks);
+    });
+  }
+
+  /** One read-only operation on the session, behind the upload queue; an abort closes the client. */
+  #queued<T>(signal: AbortSignal, what: (session: Session) => string, run: (client: Client, session: Session) => Promise<T>): Promise<T> {
+    const next = this.#queue.then(async () => {
+      signal.throwIfAborted();
+      const session = this.#requireSession();
+      const onAbort = () => session.client.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await this.#reopenIfDropped(session, signal);
+        return await run(session.client, session);
+      } catch (error) {
+        // The client's state is unknown after a failed command: the next operation opens a new one.
+        session.client.close();
+        if (signal.aborted) throw abortError(signal, `${what(session)} on ${this.#hostPort()}`);
+        if (error instanceof PushtaskError) throw error;
+        throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what(session)} on ${this.#hostPort()}: ${errorMessage(error)}`, { cause: error });
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 }
 

@@ -12,6 +12,8 @@ export interface UploadRequest {
   /** Modification time of the source, kept remotely where the protocol allows. */
   mtime: Date;
   signal: AbortSignal;
+  /** Called with the bytes sent so far, where the protocol reports it cheaply; never required. */
+  onProgress?: (bytesSent: number) => void;
 }
 
 export interface UploadResult {
@@ -27,6 +29,22 @@ export interface Transport {
   upload(request: UploadRequest): Promise<UploadResult>;
   /** Closes the connection. Idempotent; never throws. A closed transport may be connected again. */
   close(): Promise<void>;
+  /**
+   * Lists a folder below the remote folder (`''` = the remote folder itself), confined like
+   * upload paths. Needs a connection. Optional: `pushtask monitor` needs it.
+   */
+  list?(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]>;
+  /** Reads a small file below the remote folder (at most `maxBytes`, else it fails). Optional. */
+  read?(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer>;
+}
+
+/** One entry of a remote folder listing. */
+export interface RemoteEntry {
+  name: string;
+  kind: 'file' | 'dir' | 'other';
+  size: number;
+  /** The modification time the server reports (pushtask keeps the source file's mtime on upload). */
+  mtime: Date;
 }
 
 export interface TransportContext {
