@@ -26,6 +26,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "print the agent's status (queue, connection, last uploads and errors)",
     load: async () => (await import('./status.js')).command,
   },
+  monitor: {
+    summary: 'show which clients are online, from the .heartbeat files in the remote folder',
+    load: async () => (await import('./monitor.js')).command,
+  },
 };
 
 export function findCommand(name: string): CommandEntry | undefined {
@@ -53,6 +57,8 @@ Options:
 Examples:
   pushtask demo
   pushtask watch --config pushtask.config.ts
+  pushtask watch --config pushtask.config.ts --dry-run
   pushtask status --json
+  pushtask monitor --config pushtask.config.ts --watch
 `;
 }
