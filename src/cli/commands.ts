@@ -15,7 +15,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: async () => (await import('./demo.js')).command,
   },
   watch: {
-    summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM',
+    summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM (SIGHUP reloads)',
     load: async () => (await import('./watch.js')).command,
   },
   'dropbox-auth': {

@@ -79,7 +79,8 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   return `${lines.join('\n')}\n`;
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -45,6 +45,8 @@ export interface ProgressEvent {
   bytes: number;
   /** Size of the snapshot being uploaded. */
   total: number;
+  /** Time since the upload started. */
+  ms: number;
 }
 
 /** Events the subtask forwards to the master. */

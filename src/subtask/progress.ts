@@ -22,11 +22,12 @@ export interface ProgressReporterOptions {
 /** The `onProgress` callback for one upload. */
 export function progressReporter(options: ProgressReporterOptions): (bytesSent: number) => void {
   const { file, remotePath, total, emit, everyMs = PROGRESS_EVERY_MS, now = Date.now } = options;
-  let last = now();
+  const started = now();
+  let last = started;
   return (bytes) => {
     const at = now();
     if (at - last < everyMs) return;
     last = at;
-    emit({ file, remotePath, bytes, total });
+    emit({ file, remotePath, bytes, total, ms: at - started });
   };
 }

@@ -21,8 +21,8 @@ describe('progressReporter', () => {
     now = 1500;
     report(40);
     expect(events).toEqual([
-      { file: '/d/big.bin', remotePath: 'big.bin', bytes: 10, total: 100 },
-      { file: '/d/big.bin', remotePath: 'big.bin', bytes: 40, total: 100 },
+      { file: '/d/big.bin', remotePath: 'big.bin', bytes: 10, total: 100, ms: 250 },
+      { file: '/d/big.bin', remotePath: 'big.bin', bytes: 40, total: 100, ms: 500 },
     ]);
   });
 });
