@@ -414,6 +414,7 @@ export class FtpTransport implements Transport {
         if (!mtime && kind === 'file') mtime = await client.lastMod(posix.join(dir, info.name)).catch(() => undefined);
         entries.push({ name: info.name, kind, size: info.size, mtime: mtime ?? new Date(Number.NaN) });
       }
+      if (entries.length === 0) await assertFolder(client, dir);
       return entries;
     });
   }
@@ -488,6 +489,22 @@ async function ensureFolder(client: Client, folder: string, knownDirs: Set<strin
     await client.sendIgnoringError(`MKD ${dir}`);
     knownDirs.add(dir);
   }
+}
+
+/**
+ * vsftpd (and others) answer LIST of a missing folder with an empty listing: an empty answer is
+ * checked with CWD, then the client goes back to where it was. Without PWD there is no way back,
+ * so no check (the client's paths would be relative to a folder it left).
+ */
+async function assertFolder(client: Client, dir: string): Promise<void> {
+  const before = await client.pwd().catch(() => null);
+  if (before === null) return;
+  try {
+    await client.cd(dir);
+  } catch (error) {
+    throw new Error(`no such folder (${errorMessage(error)})`, { cause: error });
+  }
+  await client.cd(before);
 }
 
 /** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */
