@@ -11,7 +11,7 @@ import type { PushtaskConfig } from '../config/schema.js';
 import { TaskMaster } from '../master/TaskMaster.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ProgressEvent } from '../shared/ipc.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { createLogger, type Logger, type LoggerOptions } from '../shared/logger.js';
 import { collectSecrets } from '../shared/secrets.js';
 import type { AgentStatus } from '../subtask/status.js';
 import type { CliIO } from './command.js';
@@ -41,6 +41,7 @@ export class WatchSession {
   #reloadQueued = false;
   #stopping = false;
   #fail: (error: unknown) => void = () => undefined;
+  readonly #loggers = new LoggerCache();
 
   constructor(loaded: LoadedConfig, options: WatchSessionOptions) {
     this.#loaded = loaded;
@@ -122,6 +123,7 @@ export class WatchSession {
     this.#say('SIGHUP: the new config is valid; restarting the agent with it (graceful stop first; queued files stay in the spool)');
     await this.#master?.stop({ forceKill: false });
     this.#detach();
+    if (this.#stopping) return; // SIGTERM meanwhile: the stopped agent stays stopped
     this.#noteSpoolMove(previous.resolved, next.resolved);
     try {
       await this.#start(next);
@@ -136,9 +138,19 @@ export class WatchSession {
 
   async #start(loaded: LoadedConfig): Promise<void> {
     this.#fileLog?.flush();
+    const config = this.#configFor(loaded);
     const { resolved } = loaded;
-    this.#fileLog = createLogger({ name: 'cli', level: resolved.log.level, file: resolved.log.masterFile, console: false, secrets: collectSecrets(resolved) });
-    const master = new TaskMaster(this.#configFor(loaded), { cwd: loaded.cwd });
+    const secrets = collectSecrets(resolved);
+    this.#fileLog = this.#loggers.get({ name: 'cli', level: resolved.log.level, file: resolved.log.masterFile, console: false, secrets });
+    // The master's own logger, made here so that reloads reuse it (and its open log file).
+    const logger = this.#loggers.get({
+      name: 'master',
+      level: resolved.log.level,
+      file: resolved.log.masterFile,
+      console: this.#live ? false : resolved.log.console,
+      secrets,
+    });
+    const master = new TaskMaster(config, { cwd: loaded.cwd, logger });
     this.#attach(master, loaded.cwd);
     try {
       await master.start();
@@ -222,6 +234,25 @@ export class WatchSession {
       readStatus: () => statusOf(this.#loaded.resolved.spoolDir),
       base: () => this.#loaded.cwd,
     });
+  }
+}
+
+/**
+ * Loggers by what makes them differ, so that a reload with the same log settings reuses the open
+ * log file instead of opening it once more (a service may be reloaded many times in months).
+ */
+class LoggerCache {
+  readonly #loggers = new Map<string, Logger>();
+
+  get(options: LoggerOptions): Logger {
+    const key = JSON.stringify({ ...options, level: undefined });
+    let logger = this.#loggers.get(key);
+    if (!logger) {
+      logger = createLogger(options);
+      this.#loggers.set(key, logger);
+    }
+    logger.level = options.level;
+    return logger;
   }
 }
 

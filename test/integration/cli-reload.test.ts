@@ -100,7 +100,7 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
     expect(fs.readFileSync(ws.path('logs/pushtask-master.log'), 'utf8')).toMatch(/pushtask watch: reloaded/);
   });
 
-  it('reports an invalid config by field and keeps running on the old one; never exits on SIGHUP', async () => {
+  it('reports an invalid config by field and keeps running on the old one; never exits on SIGHUP; names a spool move', async () => {
     const { port, hostKeyFingerprint } = await startServer();
     writeConfig(port, hostKeyFingerprint, 'in');
     running = startCli(['watch', '--config', 'pushtask.config.ts'], { cwd: ws.dir, env: { ...process.env, TEST_SFTP_PASSWORD: PASSWORD } });
@@ -116,6 +116,13 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
     await waitFor(() => sameBytes(file, ws.path('server/in/still.txt')), 'delivery after the failed reloads', 20_000);
     expect(fs.existsSync(ws.path('server/elsewhere'))).toBe(false);
     expect(fs.readFileSync(ws.path('logs/pushtask-master.log'), 'utf8')).toMatch(/"level":50.*deadTimeMs/);
+
+    // A valid config with another spool: said out loud, with what the old one still holds.
+    writeConfig(port, hostKeyFingerprint, 'in', "spoolDir: 'spool2',");
+    await reload(/reloaded: .*spool .*spool2/);
+    expect(running.stdout()).toMatch(/SIGHUP: the spool moves from .*drop\/upload\/sftp to .*spool2\. Left queued in the old spool: nothing\./);
+    const later = dropFile('later.txt', 'after the spool moved\n');
+    await waitFor(() => sameBytes(later, ws.path('server/in/later.txt')), 'delivery from the new spool', 20_000);
 
     running.child.kill('SIGTERM');
     expect((await running.done).code).toBe(0);
