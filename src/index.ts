@@ -10,9 +10,10 @@ export type {
   ConnectedEvent,
   DisconnectedEvent,
   HeartbeatEvent,
+  ProgressEvent,
 } from './master/events.js';
 export { defineConfig, resolveConfig, ConfigError, loadConfigFile } from './config/index.js';
 export type { PushtaskConfig, ResolvedConfig, LoadedConfig, TransportConfig, BurstSettings, RetryConfig, LogLevel } from './config/index.js';
 export { PushtaskError } from './shared/errors.js';
 export type { PushtaskErrorCode } from './shared/errors.js';
-export type { Transport, UploadRequest, UploadResult } from './transports/types.js';
+export type { Transport, UploadRequest, UploadResult, RemoteEntry } from './transports/types.js';

@@ -1,7 +1,7 @@
 /** The shape every CLI command module exports, and the I/O it is given (a seam for tests). */
 export interface CliIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   out: (text: string) => void;
   err: (text: string) => void;
   cwd: string;

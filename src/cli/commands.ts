@@ -15,7 +15,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: async () => (await import('./demo.js')).command,
   },
   watch: {
-    summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM',
+    summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM (SIGHUP reloads)',
     load: async () => (await import('./watch.js')).command,
   },
   'dropbox-auth': {
@@ -25,6 +25,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   status: {
     summary: "print the agent's status (queue, connection, last uploads and errors)",
     load: async () => (await import('./status.js')).command,
+  },
+  monitor: {
+    summary: 'show which clients are online, from the .heartbeat files in the remote folder',
+    load: async () => (await import('./monitor.js')).command,
   },
 };
 
@@ -53,6 +57,8 @@ Options:
 Examples:
   pushtask demo
   pushtask watch --config pushtask.config.ts
+  pushtask watch --config pushtask.config.ts --dry-run
   pushtask status --json
+  pushtask monitor --config pushtask.config.ts --watch
 `;
 }

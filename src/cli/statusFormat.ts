@@ -63,7 +63,7 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   for (const f of flights) lines.push(`${''.padEnd(13)}${short(f.file)} → ${f.remotePath} (${formatBytes(f.bytes)}, since ${when(f.startedAt, now)})`);
   const c = status.counters;
   row('Counters', `${c.notifies} notifies, ${c.uploads} uploads (${formatBytes(c.bytesUploaded)}), ${c.failures} failures`);
-  if (status.heartbeat) row('Heartbeat', `${short(status.heartbeat.file)}, next due ${when(status.heartbeat.nextDueAt, now)}`);
+  row('Heartbeat', status.heartbeat ? `${short(status.heartbeat.file)}, next due ${when(status.heartbeat.nextDueAt, now)}` : 'off');
   const last = status.lastError;
   row('Last error', last ? `${when(last.at, now)}${last.file ? ` ${short(last.file)}` : ''}: ${last.message} [${last.code}]` : 'none');
 
@@ -79,7 +79,8 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   return `${lines.join('\n')}\n`;
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

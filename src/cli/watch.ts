@@ -1,67 +1,59 @@
 /** `pushtask watch`: the agent without an application around it, e.g. for drop folders. */
 import path from 'node:path';
 import { loadConfigFile } from '../config/load.js';
-import { TaskMaster } from '../master/TaskMaster.js';
 import { parseCommandArgs } from './args.js';
 import type { Command } from './command.js';
-import { EXIT_OK, UsageError } from './errors.js';
-import { describeTarget } from './format.js';
+import { dryRun } from './dryRun.js';
+import { UsageError } from './errors.js';
+import { WatchSession } from './watchSession.js';
 
-const help = `Usage: pushtask watch --config FILE
+const help = `Usage: pushtask watch --config FILE [--dry-run] [--plain]
 
 Runs the agent headless: archives expired files, uploads residual data, then delivers every
-notified file and every file dropped into a watched folder until it is stopped. SIGINT (Ctrl-C)
-or SIGTERM stops it gracefully: the upload in flight finishes (up to gracefulTimeoutMs), the rest
-stays in the spool for the next start. A second signal exits at once.
+notified file and every file dropped into a watched folder until it is stopped.
 
-Logging follows the config's \`log\` section (console and log files).
+Signals:
+  SIGINT (Ctrl-C), SIGTERM  stop gracefully: the upload in flight finishes (up to
+                            gracefulTimeoutMs), the rest stays in the spool for the next start.
+                            A second signal exits at once.
+  SIGHUP                    reload the config file. An invalid file is reported (naming the
+                            field) and the agent goes on with the config it has; a valid one
+                            restarts the agent with it. Queued files stay in the spool.
+
+Output: in a terminal, one line per event and, below them, a live line per upload (bytes, rate)
+and the queue; the log lines go to the log files only. Without a terminal (a service, a pipe),
+the config's \`log\` section decides (console and files), plus a plain progress line for long
+uploads, never a control character.
 
 Options:
   --config FILE  the config file (TypeScript: export default defineConfig({ ... }))
-  --debug        show stack traces on errors
+  --dry-run      check the config, show what would be watched and where it would go, connect
+                 to the destination once (and list it); uploads nothing. Exit code 1 if the
+                 connection fails.
+  --plain        plain lines even in a terminal (no live area)
+  --debug        show stack traces on errors (with --dry-run: the transport's log)
   -h, --help     show this help
 
 Examples:
   pushtask watch --config pushtask.config.ts
-  pushtask watch --config /etc/pushtask/logger.ts &
+  pushtask watch --config /etc/pushtask/config.ts --dry-run
+  kill -HUP <pid>     # after editing the config: reload it
   pushtask status --config pushtask.config.ts
 `;
 
 export const command: Command = {
   name: 'watch',
-  summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM',
+  summary: 'run the agent headless from a config file until Ctrl-C / SIGTERM (SIGHUP reloads)',
   help,
   async run(argv, io) {
-    const { values } = parseCommandArgs('watch', argv, { config: { type: 'string' } });
+    const { values } = parseCommandArgs('watch', argv, {
+      config: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      plain: { type: 'boolean' },
+    });
     if (!values.config) throw new UsageError('--config FILE is required', 'watch');
     const loaded = await loadConfigFile(path.resolve(io.cwd, values.config));
-    const master = new TaskMaster(loaded.config, { cwd: loaded.cwd });
-
-    // Listen before start() so a signal during start-up is not lost (it would kill us outright).
-    const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        // A second signal means "now": the subtask sees the channel close and stops by itself.
-        process.once('SIGINT', () => process.exit(130));
-        process.once('SIGTERM', () => process.exit(143));
-        resolve(signal);
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
-
-    await master.start();
-    const { watch } = master.config;
-    const files = watch.filter((entry) => entry.kind === 'file').length;
-    io.out(
-      `pushtask watch: ${files} file(s) and ${watch.length - files} drop folder(s) → ${describeTarget(master.config)}; ` +
-        `spool ${master.config.spoolDir}. Ctrl-C stops.\n`,
-    );
-    const signal = await stopSignal;
-    io.out(`${signal}: stopping gracefully (a second signal exits at once)\n`);
-    await master.stop({ forceKill: false });
-    io.out('stopped\n');
-    return EXIT_OK;
+    if (values['dry-run']) return dryRun(loaded, io, { debug: Boolean(values.debug) });
+    return new WatchSession(loaded, { io, live: Boolean(io.stdout.isTTY) && !values.plain }).run();
   },
 };

@@ -14,7 +14,15 @@ export interface LoadedConfig {
   file: string;
 }
 
-export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+export interface LoadOptions {
+  /**
+   * Top-level fields used where the file has none (before validation). `pushtask monitor` needs
+   * only `transport`, so it fills in a `watch` list for a server-side file that has none.
+   */
+  defaults?: Partial<PushtaskConfig>;
+}
+
+export async function loadConfigFile(file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   let exported: unknown;
   try {
@@ -26,6 +34,15 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     });
   }
   const cwd = path.dirname(absolute);
-  const resolved = resolveConfig(exported, { cwd, source: absolute });
-  return { config: exported as PushtaskConfig, cwd, resolved, file: absolute };
+  const config = options.defaults && isPlainObject(exported) ? { ...options.defaults, ...withoutUndefined(exported) } : exported;
+  const resolved = resolveConfig(config, { cwd, source: absolute });
+  return { config: config as PushtaskConfig, cwd, resolved, file: absolute };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function withoutUndefined(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([, inner]) => inner !== undefined));
 }

@@ -2,10 +2,11 @@
  * The configuration reference table, generated from the schema (see docs.ts).
  */
 import { z } from 'zod';
+import { exampleFor, exampleSource } from './examples.js';
 import { configSchema } from './schema.js';
 
 interface JsonSchema {
-  type?: string;
+  type?: string | string[];
   const?: unknown;
   enum?: unknown[];
   default?: unknown;
@@ -24,13 +25,14 @@ function typeOf(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((value) => `'${String(value)}'`).join(' \\| ');
   const variants = schema.anyOf ?? schema.oneOf;
   if (variants) return [...new Set(variants.map(typeOf))].join(' \\| ');
+  if (Array.isArray(schema.type)) return schema.type.join(' \\| ');
   if (schema.type === 'array') return `${schema.items ? typeOf(schema.items) : 'any'}[]`;
   if (schema.type === 'integer') return 'integer';
   return schema.type ?? 'any';
 }
 
 function formatDefault(schema: JsonSchema, required: boolean): string {
-  if (schema.default !== undefined) return `\`${JSON.stringify(schema.default).replace(/"/g, "'")}\``;
+  if (schema.default !== undefined) return `\`${exampleSource(schema.default).replace(/\|/g, '\\|')}\``;
   return required ? '**required**' : '—';
 }
 
@@ -40,25 +42,58 @@ function objectVariants(schema: JsonSchema): JsonSchema[] {
   return (schema.anyOf ?? schema.oneOf ?? []).flatMap(objectVariants);
 }
 
-function rows(schema: JsonSchema, prefix: string, variantLabel = ''): string[] {
-  const out: string[] = [];
+/** One row of the reference: a field (with its transport where fields differ per transport). */
+export interface ReferenceRow {
+  field: string;
+  /** The transport `type` this row belongs to, for transport fields that differ per transport. */
+  variant?: string;
+  type: string;
+  default: string;
+  description: string;
+}
+
+function rows(schema: JsonSchema, prefix: string, variant?: string): ReferenceRow[] {
+  const out: ReferenceRow[] = [];
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
     const field = `${prefix}${name}`;
     const required = schema.required?.includes(name) ?? false;
-    const description = (property.description ?? '').replace(/\|/g, '\\|');
-    out.push(`| \`${field}\`${variantLabel} | ${typeOf(property)} | ${formatDefault(property, required)} | ${description} |`);
-    const variants = objectVariants(property);
+    out.push({
+      field,
+      ...(variant ? { variant } : {}),
+      type: typeOf(property),
+      default: formatDefault(property, required),
+      description: (property.description ?? '').replace(/\|/g, '\\|'),
+    });
     const childPrefix = property.type === 'array' ? `${field}[].` : `${field}.`;
-    for (const variant of variants) {
-      const discriminator = variant.properties?.type?.const;
-      const label = discriminator !== undefined ? ` (${String(discriminator)})` : '';
-      out.push(...rows(variant, childPrefix, label).filter((row) => !(label && row.startsWith(`| \`${childPrefix}type\``))));
+    for (const child of objectVariants(property)) {
+      const discriminator = child.properties?.type?.const;
+      const childVariant = discriminator !== undefined ? String(discriminator) : undefined;
+      out.push(...rows(child, childPrefix, childVariant).filter((row) => !(childVariant && row.field === `${childPrefix}type`)));
     }
   }
   return out;
 }
 
-export function configReferenceMarkdown(): string {
+/** Every field of the schema, in schema order, each once. */
+export function configReferenceRows(): ReferenceRow[] {
   const json = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  return ['| field | type | default | what it does |', '|---|---|---|---|', ...new Set(rows(json, ''))].join('\n');
+  const seen = new Set<string>();
+  return rows(json, '').filter((row) => {
+    const key = `${row.field} ${row.variant ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export function configReferenceMarkdown(): string {
+  const lines = configReferenceRows().map((row) => {
+    const example = exampleFor(row.field, row.variant);
+    if (!example.found) {
+      throw new Error(`No example for the config field ${row.field}${row.variant ? ` (${row.variant})` : ''}: add one to src/config/examples.ts`);
+    }
+    const label = `\`${row.field}\`${row.variant ? ` (${row.variant})` : ''}`;
+    return `| ${label} | ${row.type} | ${row.default} | ${row.description} | \`${exampleSource(example.value).replace(/\|/g, '\\|')}\` |`;
+  });
+  return ['| field | type | default | what it does | example |', '|---|---|---|---|---|', ...lines].join('\n');
 }

@@ -1,7 +1,7 @@
 /**
  * The configuration schema: the single source of truth for field names, types, defaults and
- * their descriptions. README's configuration reference is generated from it
- * (`npm run docs:config`) and test/unit/config-reference.test.ts keeps the two in step.
+ * their descriptions. README's configuration reference is generated from it (`npm run docs`, with
+ * an example per field from examples.ts); test/unit/readme.test.ts keeps the two in step.
  */
 import { z } from 'zod';
 

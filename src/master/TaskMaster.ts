@@ -178,6 +178,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       case 'heartbeat':
         this.emit('heartbeat', message.payload);
         break;
+      case 'progress':
+        this.emit('progress', message.payload);
+        break;
     }
   }
 

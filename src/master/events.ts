@@ -4,11 +4,12 @@ import type {
   ConnectedEvent,
   DisconnectedEvent,
   HeartbeatEvent,
+  ProgressEvent,
   UploadedEvent,
   UploadFailedEvent,
 } from '../shared/ipc.js';
 
-export type { ConnectedEvent, DisconnectedEvent, HeartbeatEvent, UploadedEvent, UploadFailedEvent };
+export type { ConnectedEvent, DisconnectedEvent, HeartbeatEvent, ProgressEvent, UploadedEvent, UploadFailedEvent };
 
 export interface SubtaskExitEvent {
   code: number | null;
@@ -45,4 +46,5 @@ export interface TaskMasterEvents {
   'subtask-start': [SubtaskStartEvent];
   notify: [NotifyEvent];
   error: [Error];
+  progress: [ProgressEvent];
 }

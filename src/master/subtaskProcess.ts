@@ -10,7 +10,7 @@ import { PushtaskError } from '../shared/errors.js';
 import type { MasterToSubtask, SubtaskToMaster } from '../shared/ipc.js';
 
 export const SUBTASK_START_TIMEOUT_MS = 20_000;
-const TERM_GRACE_MS = 2000;
+export const TERM_GRACE_MS = 2000;
 
 export interface ExitInfo {
   code: number | null;

@@ -17,7 +17,9 @@ export type PushtaskErrorCode =
   | 'TIMEOUT'
   | 'ABORTED'
   | 'UNSAFE_PATH'
-  | 'SOURCE_MISSING';
+  | 'SOURCE_MISSING'
+  /** Listing or reading remote files (`pushtask monitor`) failed. */
+  | 'REMOTE_READ_FAILED';
 
 export class PushtaskError extends Error {
   readonly code: PushtaskErrorCode;

@@ -37,6 +37,18 @@ export interface HeartbeatEvent {
   nextDueSec: number;
 }
 
+/** Bytes of an upload sent so far: only for uploads that last, at most a few per second each. */
+export interface ProgressEvent {
+  file: string;
+  remotePath: string;
+  /** Bytes sent so far. */
+  bytes: number;
+  /** Size of the snapshot being uploaded. */
+  total: number;
+  /** Time since the upload started. */
+  ms: number;
+}
+
 /** Events the subtask forwards to the master. */
 export interface SubtaskEventMap {
   uploaded: UploadedEvent;
@@ -44,6 +56,7 @@ export interface SubtaskEventMap {
   connected: ConnectedEvent;
   disconnected: DisconnectedEvent;
   heartbeat: HeartbeatEvent;
+  progress: ProgressEvent;
 }
 
 export type SubtaskEventName = keyof SubtaskEventMap;

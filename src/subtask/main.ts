@@ -81,6 +81,9 @@ process.on('SIGTERM', () => void stop(true));
 process.on('SIGINT', () => {
   // Ctrl-C in a terminal reaches the whole process group; the master decides how we stop.
 });
+process.on('SIGHUP', () => {
+  // A closed terminal hangs up the whole group; `pushtask watch` reloads on SIGHUP: the master decides.
+});
 process.on('uncaughtException', (error) => {
   logger?.fatal({ err: error }, `Subtask crashed: ${errorMessage(error)}`);
   send({ type: 'fatal', error: toErrorInfo(error) });

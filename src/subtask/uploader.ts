@@ -18,6 +18,7 @@ import type { Ledger } from '../spool/ledger.js';
 import { payloadBytes, type Snapshot, type Spool } from '../spool/spool.js';
 import type { Transport } from '../transports/types.js';
 import { appendSnapshot } from './appendUpload.js';
+import { progressReporter } from './progress.js';
 import type { StatusReporter } from './status.js';
 
 export type Emit = <K extends keyof SubtaskEventMap>(name: K, payload: SubtaskEventMap[K]) => void;
@@ -243,7 +244,15 @@ export class Uploader {
   async #send(lane: Lane, snapshot: Snapshot, signal: AbortSignal): Promise<number | null> {
     const { transport } = lane;
     const replace = async () =>
-      (await transport.upload({ localPath: snapshot.dataPath, remotePath: snapshot.remotePath, mtime: new Date(snapshot.mtimeMs), signal })).bytes;
+      (
+        await transport.upload({
+          localPath: snapshot.dataPath,
+          remotePath: snapshot.remotePath,
+          mtime: new Date(snapshot.mtimeMs),
+          signal,
+          onProgress: this.#progress(snapshot),
+        })
+      ).bytes;
     if (snapshot.appendFrom === undefined) return replace();
     const outcome = transport.append
       ? await appendSnapshot(snapshot, { appender: transport.append, trusted: lane.trusted, signal })
@@ -358,6 +367,12 @@ export class Uploader {
 
   #publish(): void {
     this.#o.status.setQueue([...this.#pending.values()], [...this.#inFlight.values()]);
+  }
+
+  /** The upload's `onProgress`: throttled `progress` events for the master (`pushtask watch` shows them). */
+  #progress(snapshot: Snapshot): (bytesSent: number) => void {
+    const { source: file, remotePath, size: total } = snapshot;
+    return progressReporter({ file, remotePath, total, emit: (event) => this.#o.emit('progress', event), now: this.#now });
   }
 }
 

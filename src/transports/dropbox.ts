@@ -25,8 +25,8 @@ import {
   reauthHint,
   sharedTokenKeeper,
 } from './dropboxAuth.js';
-import { joinRemote } from './remotePath.js';
-import type { Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { joinRemote, joinRemoteDir } from './remotePath.js';
+import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
 /** The API takes at most 150 MiB in one request. */
@@ -105,7 +105,7 @@ export class DropboxTransport implements Transport {
     }
   }
 
-  async upload({ localPath, remotePath, mtime, signal }: UploadRequest): Promise<UploadResult> {
+  async upload({ localPath, remotePath, mtime, signal, onProgress }: UploadRequest): Promise<UploadResult> {
     signal.throwIfAborted();
     const path = joinRemote(this.#remoteDir, remotePath);
     const commit: CommitInfo = {
@@ -129,7 +129,7 @@ export class DropboxTransport implements Transport {
       const stored =
         size <= this.#singleMax
           ? await this.#uploadWhole(handle, size, commit, hasher, signal)
-          : await this.#uploadInSession(handle, size, commit, hasher, signal);
+          : await this.#uploadInSession(handle, size, commit, hasher, signal, onProgress);
       // Both sides must agree before the spool lets go of the snapshot.
       const expectedHash = hasher.digest();
       if (stored.size !== size || (stored.content_hash !== undefined && stored.content_hash !== expectedHash)) {
@@ -161,7 +161,14 @@ export class DropboxTransport implements Transport {
    * start → append_v2 … → finish. Each request carries the hash of its own chunk, so Dropbox
    * refuses a chunk damaged on the way; the file appears under its name only at `finish`.
    */
-  async #uploadInSession(handle: fs.FileHandle, size: number, commit: CommitInfo, hasher: DropboxContentHasher, signal: AbortSignal): Promise<FileMetadata> {
+  async #uploadInSession(
+    handle: fs.FileHandle,
+    size: number,
+    commit: CommitInfo,
+    hasher: DropboxContentHasher,
+    signal: AbortSignal,
+    onProgress?: (bytesSent: number) => void,
+  ): Promise<FileMetadata> {
     const what = `Upload of ${commit.path} (upload session)`;
     const chunkAt = async (offset: number) => {
       signal.throwIfAborted();
@@ -176,6 +183,7 @@ export class DropboxTransport implements Transport {
     );
     const session_id = started.result.session_id;
     let offset = first.length;
+    onProgress?.(offset);
     this.#logger.debug(`Dropbox upload session for ${commit.path}: ${size} bytes in chunks of ${this.#chunk}`);
 
     while (size - offset > this.#chunk) {
@@ -185,6 +193,7 @@ export class DropboxTransport implements Transport {
         client.filesUploadSessionAppendV2({ cursor, close: false, content_hash: dropboxContentHash(chunk), contents: chunk }),
       );
       offset += chunk.length;
+      onProgress?.(offset);
     }
 
     const last = await chunkAt(offset);
@@ -225,7 +234,7 @@ export class DropboxTransport implements Transport {
   #client(token: string, signal: AbortSignal): Dropbox {
     const fetchImpl = this.#fetch;
     const baseUrl = this.#baseUrl;
-    const fetch = (url: string, init: RequestInit) => fetchImpl(rerouteUrl(url, baseUrl), { ...init, signal });
+    const fetch = async (url: string, init: RequestInit) => withBufferMethod(await fetchImpl(rerouteUrl(url, baseUrl), { ...init, signal }));
     return new Dropbox({ accessToken: token, fetch });
   }
 
@@ -235,6 +244,56 @@ export class DropboxTransport implements Transport {
     if (error instanceof DropboxResponseError) return describeResponseError(error, failCode, what, this.#appKey, this.#tokens.canRefresh);
     return new PushtaskError(failCode, `${what} failed: cannot reach Dropbox (${networkCause(error)})`, { cause: error });
   }
+
+  /** `files/list_folder` (+ `/continue`). The mtime is `client_modified`: the source's mtime, as pushtask uploads it. */
+  async list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+    const folder = joinRemoteDir(this.#remoteDir, remoteDir);
+    const what = `Listing ${folder}`;
+    // The API spells the root folder ''.
+    let page = (await this.#read(signal, what, (client) => client.filesListFolder({ path: folder === '/' ? '' : folder }))).result;
+    const entries: RemoteEntry[] = [];
+    for (;;) {
+      for (const entry of page.entries) {
+        if (entry['.tag'] === 'file') {
+          entries.push({ name: entry.name, kind: 'file', size: entry.size, mtime: new Date(entry.client_modified) });
+        } else if (entry['.tag'] === 'folder') {
+          entries.push({ name: entry.name, kind: 'dir', size: 0, mtime: new Date(Number.NaN) });
+        }
+      }
+      if (!page.has_more) return entries;
+      const cursor = page.cursor;
+      page = (await this.#read(signal, what, (client) => client.filesListFolderContinue({ cursor }))).result;
+    }
+  }
+
+  async read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+    const file = joinRemote(this.#remoteDir, remotePath);
+    const { result } = await this.#read(signal, `Reading ${file}`, (client) => client.filesDownload({ path: file }));
+    const data = (result as { fileBinary?: unknown }).fileBinary;
+    if (!Buffer.isBuffer(data)) throw new PushtaskError('REMOTE_READ_FAILED', `Reading ${file}: Dropbox sent no file content`);
+    if (data.length > maxBytes) throw new PushtaskError('REMOTE_READ_FAILED', `Reading ${file}: it holds ${data.length} bytes, more than the ${maxBytes} expected`);
+    return data;
+  }
+
+  /** A read-only call: a refusal (409 not_found, …) is a failed read, not a failed upload. */
+  async #read<T>(signal: AbortSignal, what: string, op: (client: Dropbox) => Promise<T>): Promise<T> {
+    try {
+      return await this.#call(signal, 'REMOTE_READ_FAILED', what, op);
+    } catch (error) {
+      if (error instanceof PushtaskError && error.code === 'UPLOAD_FAILED') {
+        throw new PushtaskError('REMOTE_READ_FAILED', error.message, { cause: error.cause });
+      }
+      throw error;
+    }
+  }
+}
+
+/** The SDK reads downloads with node-fetch's `res.buffer()`, which the built-in fetch lacks. */
+function withBufferMethod(response: Response): Response {
+  if (!('buffer' in response)) {
+    Object.defineProperty(response, 'buffer', { value: async () => Buffer.from(await response.arrayBuffer()) });
+  }
+  return response;
 }
 
 /** Maps Dropbox's HTTP answers onto the error codes the retry policy knows. */

@@ -17,12 +17,12 @@ import { posix } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, FTPError } from 'basic-ftp';
+import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { joinRemote } from './remotePath.js';
-import type { RemoteAppender, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { joinRemote, joinRemoteDir } from './remotePath.js';
+import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
 const CLIENT_TIMEOUT_MS = 30_000;
@@ -268,7 +268,9 @@ export class FtpTransport implements Transport {
     await ensureFolder(client, folder, session.knownDirs);
     const temp = posix.join(folder, temporaryName(posix.basename(target)));
     try {
+      if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
       await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);
+      client.trackProgress();
       await this.#verifySize(client, temp, size);
       if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
       else this.#noteNoMfmt();
@@ -428,6 +430,67 @@ export class FtpTransport implements Transport {
   #hostPort(): string {
     return hostPort(this.#config.host, this.#port);
   }
+
+  // ── Reading (pushtask monitor) ──────────────────────────────────────────────────────────────
+
+  /** LIST/MLSD; a file without a parsed time (plain LIST) gets it from MDTM. Queued like uploads. */
+  list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+    return this.#queued(signal, (session) => `list ${joinRemoteDir(session.baseDir, remoteDir)}`, async (client, session) => {
+      const dir = joinRemoteDir(session.baseDir, remoteDir);
+      const entries: RemoteEntry[] = [];
+      for (const info of await client.list(dir)) {
+        if (info.name === '.' || info.name === '..') continue;
+        const kind = info.type === FileType.File ? 'file' : info.type === FileType.Directory ? 'dir' : 'other';
+        let mtime = info.modifiedAt;
+        if (!mtime && kind === 'file') mtime = await client.lastMod(posix.join(dir, info.name)).catch(() => undefined);
+        entries.push({ name: info.name, kind, size: info.size, mtime: mtime ?? new Date(Number.NaN) });
+      }
+      if (entries.length === 0) await assertFolder(client, dir);
+      return entries;
+    });
+  }
+
+  read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+    return this.#queued(signal, (session) => `read ${joinRemote(session.baseDir, remotePath)}`, async (client, session) => {
+      const file = joinRemote(session.baseDir, remotePath);
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) return done(new Error(`it holds more than the ${maxBytes} bytes expected`));
+          chunks.push(chunk);
+          done();
+        },
+      });
+      await client.downloadTo(sink, file);
+      return Buffer.concat(chunks);
+    });
+  }
+
+  /** One read-only operation on the session, behind the upload queue; an abort closes the client. */
+  #queued<T>(signal: AbortSignal, what: (session: Session) => string, run: (client: Client, session: Session) => Promise<T>): Promise<T> {
+    const next = this.#queue.then(async () => {
+      signal.throwIfAborted();
+      const session = this.#requireSession();
+      const onAbort = () => session.client.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await this.#reopenIfDropped(session, signal);
+        return await run(session.client, session);
+      } catch (error) {
+        // The client's state is unknown after a failed command: the next operation opens a new one.
+        session.client.close();
+        if (signal.aborted) throw abortError(signal, `${what(session)} on ${this.#hostPort()}`);
+        if (error instanceof PushtaskError) throw error;
+        throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what(session)} on ${this.#hostPort()}: ${errorMessage(error)}`, { cause: error });
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
 }
 
 // ── Small pure helpers ────────────────────────────────────────────────────────────────────────
@@ -457,6 +520,22 @@ async function ensureFolder(client: Client, folder: string, knownDirs: Set<strin
     await client.sendIgnoringError(`MKD ${dir}`);
     knownDirs.add(dir);
   }
+}
+
+/**
+ * vsftpd (and others) answer LIST of a missing folder with an empty listing: an empty answer is
+ * checked with CWD, then the client goes back to where it was. Without PWD there is no way back,
+ * so no check (the client's paths would be relative to a folder it left).
+ */
+async function assertFolder(client: Client, dir: string): Promise<void> {
+  const before = await client.pwd().catch(() => null);
+  if (before === null) return;
+  try {
+    await client.cd(dir);
+  } catch (error) {
+    throw new Error(`no such folder (${errorMessage(error)})`, { cause: error });
+  }
+  await client.cd(before);
 }
 
 /** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */

@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import type { LocalTransportConfig } from '../config/schema.js';
 import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
-import { confinedLocalPath } from './remotePath.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
-import type { AppendRequest, RemoteAppender, Transport, UploadRequest, UploadResult } from './types.js';
+import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, UploadRequest, UploadResult } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
@@ -82,6 +82,37 @@ export class LocalTransport implements Transport {
       await fs.utimes(target, request.mtime, request.mtime);
     } catch (error) {
       throw new PushtaskError('UPLOAD_FAILED', `Appending to ${target} failed: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  async list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+    const dir = confinedLocalDir(this.#dir, remoteDir);
+    signal.throwIfAborted();
+    try {
+      const names = await fs.readdir(dir);
+      const entries: RemoteEntry[] = [];
+      for (const name of names) {
+        // A file removed between readdir and lstat is simply no longer there.
+        const stats = await fs.lstat(`${dir}/${name}`).catch(() => null);
+        if (!stats) continue;
+        const kind = stats.isFile() ? 'file' : stats.isDirectory() ? 'dir' : 'other';
+        entries.push({ name, kind, size: stats.size, mtime: stats.mtime });
+      }
+      return entries;
+    } catch (error) {
+      throw new PushtaskError('REMOTE_READ_FAILED', `Cannot list ${dir}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  async read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+    const file = confinedLocalPath(this.#dir, remotePath);
+    signal.throwIfAborted();
+    try {
+      const { size } = await fs.stat(file);
+      if (size > maxBytes) throw new Error(`it holds ${size} bytes, more than the ${maxBytes} expected`);
+      return await fs.readFile(file, { signal });
+    } catch (error) {
+      throw new PushtaskError('REMOTE_READ_FAILED', `Cannot read ${file}: ${errorMessage(error)}`, { cause: error });
     }
   }
 }

@@ -37,3 +37,15 @@ export function confinedLocalPath(root: string, relative: string): string {
   if (!target.startsWith(rootWithSep)) throw unsafe(relative, `leaves ${root}`);
   return target;
 }
+
+/** A remote folder below `remoteDir`: `''` or `'.'` is `remoteDir` itself, anything else as joinRemote. */
+export function joinRemoteDir(remoteDir: string, relative: string): string {
+  if (relative === '' || relative === '.') return remoteDir;
+  return joinRemote(remoteDir, relative);
+}
+
+/** For local destinations: a folder inside `root` (`''` = root itself). */
+export function confinedLocalDir(root: string, relative: string): string {
+  if (relative === '' || relative === '.') return path.resolve(root);
+  return confinedLocalPath(root, relative);
+}

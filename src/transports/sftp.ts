@@ -9,14 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
-import type { ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { joinRemote } from './remotePath.js';
+import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { forEachChunk } from '../shared/fileRange.js';
-import type { AppendRequest, RemoteAppender, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /**
  * fastPut pipelining: requests in flight × bytes each (measured in bench/sftp.ts). ssh2 splits a
@@ -136,7 +136,8 @@ export class SftpTransport implements Transport {
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       await this.#ensureDir(client, dir);
-      await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES });
+      const step = request.onProgress ? { step: request.onProgress } : {};
+      await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
       const seconds = request.mtime.getTime() / 1000;
       await callback<void>((done) => sftpOf(client).utimes(temp, seconds, seconds, done));
       await this.#replace(client, temp, target);
@@ -243,6 +244,51 @@ export class SftpTransport implements Transport {
       // Already gone.
     }
   }
+
+  async list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+    const dir = joinRemoteDir(this.#config.remoteDir, remoteDir);
+    return this.#remoteCall(signal, `list ${dir}`, async (sftp) => {
+      const entries = await callback<FileEntry[]>((done) => sftp.readdir(dir, done));
+      return entries
+        .filter((entry) => entry.filename !== '.' && entry.filename !== '..')
+        .map((entry) => ({
+          name: entry.filename,
+          kind: kindOfMode(entry.attrs.mode),
+          size: entry.attrs.size ?? 0,
+          mtime: new Date((entry.attrs.mtime ?? 0) * 1000),
+        }));
+    });
+  }
+
+  async read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+    const file = joinRemote(this.#config.remoteDir, remotePath);
+    return this.#remoteCall(signal, `read ${file}`, async (sftp) => {
+      const stats = await callback<Stats>((done) => sftp.stat(file, done));
+      if (stats.size > maxBytes) throw new Error(`it holds ${stats.size} bytes, more than the ${maxBytes} expected`);
+      return callback<Buffer>((done) => sftp.readFile(file, done));
+    });
+  }
+
+  /** One call on the open connection; an abort (timeout) ends the connection so nothing hangs. */
+  async #remoteCall<T>(signal: AbortSignal, what: string, call: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+    signal.throwIfAborted();
+    const client = this.#client;
+    if (!client) throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what}: not connected to ${this.description}`);
+    const onAbort = () => void this.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await call(sftpOf(client));
+    } catch (error) {
+      throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what} on ${this.#config.host}:${this.#config.port}: ${errorMessage(error)}`, { cause: error });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function kindOfMode(mode: number | undefined): RemoteEntry['kind'] {
+  const type = (mode ?? 0) & 0o170000;
+  return type === 0o100000 ? 'file' : type === 0o040000 ? 'dir' : 'other';
 }
 
 function hostKeyPolicyOf(config: SftpTransportConfig, stateDir: string): HostKeyPolicy {

@@ -12,6 +12,8 @@ export interface UploadRequest {
   /** Modification time of the source, kept remotely where the protocol allows. */
   mtime: Date;
   signal: AbortSignal;
+  /** Called with the bytes sent so far, where the protocol reports it cheaply; never required. */
+  onProgress?: (bytesSent: number) => void;
 }
 
 export interface UploadResult {
@@ -45,6 +47,13 @@ export interface Transport {
    * Dropbox). The uploader decides what to send; these only do what they are told.
    */
   readonly append?: RemoteAppender;
+  /**
+   * Lists a folder below the remote folder (`''` = the remote folder itself), confined like
+   * upload paths. Needs a connection. Optional: `pushtask monitor` needs it.
+   */
+  list?(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]>;
+  /** Reads a small file below the remote folder (at most `maxBytes`, else it fails). Optional. */
+  read?(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer>;
 }
 
 export interface RemoteAppender {
@@ -54,6 +63,15 @@ export interface RemoteAppender {
   read(remotePath: string, start: number, length: number, signal: AbortSignal): Promise<Buffer>;
   /** Writes `localPath` from `localStart` onto the end of the existing remote file. */
   write(request: AppendRequest): Promise<void>;
+}
+
+/** One entry of a remote folder listing. */
+export interface RemoteEntry {
+  name: string;
+  kind: 'file' | 'dir' | 'other';
+  size: number;
+  /** The modification time the server reports (pushtask keeps the source file's mtime on upload). */
+  mtime: Date;
 }
 
 export interface TransportContext {

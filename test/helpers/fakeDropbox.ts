@@ -1,11 +1,12 @@
 /**
  * A Dropbox-compatible HTTP server for tests, written from Dropbox's HTTP API documentation:
  * `/oauth2/token` (refresh_token and authorization_code grants, PKCE), `/oauth2/authorize`,
- * `/2/files/upload`, `/2/files/upload_session/{start,append_v2,finish}`, `/2/files/get_metadata`
- * and `/2/check/user`. Files land in a real temp folder (`root`), committed atomically (temp file,
- * then rename). It checks what the real API checks and answers the way it does: 400 with a plain
- * text body for malformed requests (`client_modified` with milliseconds included), 401 with
- * `invalid_access_token` / `expired_access_token`, 409 with a tagged `error` and `error_summary`,
+ * `/2/files/upload`, `/2/files/upload_session/{start,append_v2,finish}`, `/2/files/get_metadata`,
+ * `/2/files/list_folder{,/continue}`, `/2/files/download` and `/2/check/user`. Files land in a real
+ * temp folder (`root`), committed atomically (temp file, then rename). It checks what the real API
+ * checks and answers the way it does: 400 with a plain text body for malformed requests
+ * (`client_modified` with milliseconds included), 401 with `invalid_access_token` /
+ * `expired_access_token`, 409 with a tagged `error` and `error_summary`,
  * 429 with `Retry-After`.
  *
  * Test controls: short token lifetimes, server-side expiry of issued tokens, N injected 429s (or
@@ -147,6 +148,9 @@ export class FakeDropbox {
   readonly #faults: Array<Required<Omit<FaultOptions, 'routes'>> & { routes?: string[] }> = [];
   #issued = 0;
   #revs = 0;
+  readonly #listCursors = new Map<string, { entries: unknown[]; offset: number; pageSize: number }>();
+  /** Entries per `list_folder` page when the request sets no `limit`. */
+  listPageSize = 500;
 
   private constructor(server: http.Server, root: string, work: string, options: FakeDropboxOptions) {
     this.#server = server;
@@ -256,11 +260,12 @@ export class FakeDropbox {
     record.status = answer.status;
     if (answer.status >= 400) record.error = describeFailure(answer.body);
     const isText = typeof answer.body === 'string';
+    const isBinary = Buffer.isBuffer(answer.body);
     res.writeHead(answer.status, {
-      'Content-Type': isText ? 'text/plain; charset=utf-8' : 'application/json',
+      'Content-Type': isBinary ? 'application/octet-stream' : isText ? 'text/plain; charset=utf-8' : 'application/json',
       ...answer.headers,
     });
-    res.end(isText ? answer.body : JSON.stringify(answer.body ?? null));
+    res.end(isText || isBinary ? answer.body : JSON.stringify(answer.body ?? null));
   }
 
   async #route(req: http.IncomingMessage, url: URL, body: Buffer, record: RecordedRequest): Promise<HttpAnswer> {
@@ -286,6 +291,8 @@ export class FakeDropbox {
 
     switch (route) {
       case '/2/check/user':
+      case '/2/files/list_folder':
+      case '/2/files/list_folder/continue':
       case '/2/files/get_metadata': {
         if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
           return badRequest(fn, `Bad HTTP "Content-Type" header: "${req.headers['content-type'] ?? ''}". Expecting one of "application/json".`);
@@ -297,7 +304,21 @@ export class FakeDropbox {
           return badRequest(fn, 'request body: could not decode input as JSON');
         }
         record.arg = arg;
+        if (route === '/2/files/list_folder') return this.#listFolder(fn, arg);
+        if (route === '/2/files/list_folder/continue') return this.#listFolderContinue(fn, arg);
         return route === '/2/check/user' ? this.#checkUser(fn, arg) : this.#getMetadata(fn, arg);
+      }
+      case '/2/files/download': {
+        const raw = req.headers['dropbox-api-arg'] ?? url.searchParams.get('arg') ?? undefined;
+        if (typeof raw !== 'string') return badRequest(fn, 'Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg".');
+        let arg: unknown;
+        try {
+          arg = JSON.parse(raw);
+        } catch {
+          return badRequest(fn, 'HTTP header "Dropbox-API-Arg": could not decode input as JSON');
+        }
+        record.arg = arg;
+        return this.#download(fn, arg);
       }
       case '/2/files/upload':
       case '/2/files/upload_session/start':
@@ -460,6 +481,74 @@ export class FakeDropbox {
       return new HttpAnswer(200, { '.tag': 'folder', name: path.basename(local), path_lower: dropboxPath.toLowerCase(), path_display: dropboxPath, id: `id:${idOf(dropboxPath)}` });
     }
     return new HttpAnswer(200, { '.tag': 'file', ...this.metadata(dropboxPath) });
+  }
+
+  /** Lists a folder; files put into `root` by a test (not uploaded) get metadata from their stat. */
+  #listFolder(fn: string, arg: unknown): HttpAnswer {
+    const { path: dropboxPath, limit } = (arg ?? {}) as { path?: unknown; limit?: unknown };
+    if (typeof dropboxPath !== 'string') return badRequest(fn, 'request body: path: expected string');
+    if (dropboxPath !== '' && !this.#resolve(dropboxPath)) {
+      // The API spells the root folder '', and refuses '/'.
+      return badRequest(fn, `request body: path: '${dropboxPath}' did not match pattern '(/(.|[\\r\\n])*)?|id:.*|(ns:[0-9]+(/.*)?)'`);
+    }
+    const local = dropboxPath === '' ? this.root : this.#resolve(dropboxPath)!;
+    const stat = fs.statSync(local, { throwIfNoEntry: false });
+    if (!stat) return conflict('path/not_found', { '.tag': 'path', path: { '.tag': 'not_found' } });
+    if (!stat.isDirectory()) return conflict('path/not_folder', { '.tag': 'path', path: { '.tag': 'not_folder' } });
+    const entries = fs.readdirSync(local, { withFileTypes: true }).map((entry) => {
+      const child = `${dropboxPath}/${entry.name}`;
+      if (entry.isDirectory()) {
+        return { '.tag': 'folder', name: entry.name, path_lower: child.toLowerCase(), path_display: child, id: `id:${idOf(child)}` };
+      }
+      return { '.tag': 'file', ...(this.metadata(child) ?? this.#statMetadata(child, path.join(local, entry.name))) };
+    });
+    const pageSize = typeof limit === 'number' ? limit : this.listPageSize;
+    return this.#listPage(entries, 0, pageSize);
+  }
+
+  #listFolderContinue(fn: string, arg: unknown): HttpAnswer {
+    const cursor = (arg as { cursor?: unknown } | null)?.cursor;
+    const listing = typeof cursor === 'string' ? this.#listCursors.get(cursor) : undefined;
+    if (!listing) return conflict('reset', { '.tag': 'reset' });
+    this.#listCursors.delete(cursor as string);
+    return this.#listPage(listing.entries, listing.offset, listing.pageSize);
+  }
+
+  #listPage(entries: unknown[], offset: number, pageSize: number): HttpAnswer {
+    const page = entries.slice(offset, offset + pageSize);
+    const hasMore = offset + pageSize < entries.length;
+    const cursor = `cursor-${randomBytes(8).toString('hex')}`;
+    if (hasMore) this.#listCursors.set(cursor, { entries, offset: offset + pageSize, pageSize });
+    return new HttpAnswer(200, { entries: page, cursor, has_more: hasMore });
+  }
+
+  #statMetadata(dropboxPath: string, local: string): StoredFile {
+    const stat = fs.statSync(local);
+    const data = fs.readFileSync(local);
+    return {
+      name: path.posix.basename(dropboxPath),
+      id: `id:${idOf(dropboxPath)}`,
+      client_modified: wholeSeconds(stat.mtime),
+      server_modified: wholeSeconds(stat.mtime),
+      rev: '000000001deadbeef',
+      size: stat.size,
+      path_lower: dropboxPath.toLowerCase(),
+      path_display: dropboxPath,
+      content_hash: contentHash(data),
+      is_downloadable: true,
+    };
+  }
+
+  #download(fn: string, arg: unknown): HttpAnswer {
+    const dropboxPath = (arg as { path?: unknown } | null)?.path;
+    if (typeof dropboxPath !== 'string') return badRequest(fn, 'HTTP header "Dropbox-API-Arg": path: expected string');
+    const local = this.#resolve(dropboxPath);
+    if (!local) return conflict('path/malformed_path', { '.tag': 'path', path: { '.tag': 'malformed_path' } });
+    const stat = fs.statSync(local, { throwIfNoEntry: false });
+    if (!stat) return conflict('path/not_found', { '.tag': 'path', path: { '.tag': 'not_found' } });
+    if (!stat.isFile()) return conflict('path/not_file', { '.tag': 'path', path: { '.tag': 'not_file' } });
+    const metadata = this.metadata(dropboxPath) ?? this.#statMetadata(dropboxPath, local);
+    return new HttpAnswer(200, fs.readFileSync(local), { 'Dropbox-API-Result': JSON.stringify(metadata) });
   }
 
   // ---- uploads --------------------------------------------------------------------------------

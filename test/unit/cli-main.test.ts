@@ -2,6 +2,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CliIO } from '../../src/cli/command.js';
+import { COMMANDS } from '../../src/cli/commands.js';
 import { main } from '../../src/cli/main.js';
 import { reportError, UsageError } from '../../src/cli/errors.js';
 import { ConfigError } from '../../src/config/index.js';
@@ -40,6 +41,18 @@ describe('main', () => {
       expect(await main(argv, io)).toBe(0);
       expect(io.stdout_()).toMatch(/^Usage: pushtask status [^]*Examples:/);
     }
+  });
+
+  it('has --help with a usage line and examples for every command, each listed in the main help', async () => {
+    const main_ = captured();
+    await main(['--help'], main_);
+    for (const name of Object.keys(COMMANDS)) {
+      const io = captured();
+      expect(await main([name, '--help'], io)).toBe(0);
+      expect(io.stdout_(), name).toMatch(new RegExp(`^Usage: pushtask ${name}[^]*\\nExamples:\\n {2}\\S`));
+      expect(main_.stdout_()).toMatch(new RegExp(`\\n {2}${name} +\\S`));
+    }
+    expect(Object.keys(COMMANDS)).toEqual(expect.arrayContaining(['demo', 'watch', 'status', 'monitor', 'dropbox-auth']));
   });
 
   it('exits with 2 and the help on an unknown command or option', async () => {

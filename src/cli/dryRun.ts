@@ -1,0 +1,109 @@
+/**
+ * `pushtask watch --dry-run`: the config is valid (loading it proved that), here is what would be
+ * watched and where it would go, and the destination answers. Never uploads, never writes into
+ * the spool: host keys that `hostKey: 'accept-new'` would pin go to a throw-away folder.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import type { ResolvedConfig } from '../config/resolve.js';
+import { withTimeout } from '../shared/abort.js';
+import { errorMessage } from '../shared/errors.js';
+import { createLogger, silentLogger } from '../shared/logger.js';
+import { collectSecrets, scrubSecrets } from '../shared/secrets.js';
+import { HEARTBEAT_SUFFIX } from '../shared/sidecar.js';
+import { loadTransport } from '../transports/index.js';
+import type { CliIO } from './command.js';
+import { EXIT_FAILURE, EXIT_OK } from './errors.js';
+import { describeTarget, formatBytes, shortPath } from './format.js';
+import { pidAlive, readStatus } from './statusFormat.js';
+
+export async function dryRun(loaded: LoadedConfig, io: CliIO, { debug }: { debug: boolean }): Promise<number> {
+  const config = loaded.resolved;
+  const base = loaded.cwd;
+  const short = (file: string) => shortPath(file, base);
+  const lines: string[] = [`pushtask watch --dry-run: ${loaded.file} is valid.`, 'Would watch:'];
+  for (const entry of config.watch) {
+    if (entry.kind === 'file') {
+      lines.push(`  [${entry.index}] file ${short(entry.path)} (${describeFile(entry.path)}) → ${path.basename(entry.path)}${entry.burst ? ', burst mode' : ''}`);
+    } else {
+      lines.push(`  [${entry.index}] drop folder ${short(entry.path)}/ (${describeFolder(entry.path)}) → <relative path>${entry.recursive ? ', with sub-folders' : ''}`);
+    }
+  }
+  lines.push(`Uploading to: ${describeTarget(config)}`);
+  lines.push(`Spool:        ${short(config.spoolDir)} (${describeSpool(config.spoolDir)})`);
+  lines.push(`Logs:         ${short(config.log.masterFile)}, ${short(config.log.subtaskFile)}${config.log.console ? ' and the console' : ''}`);
+  lines.push(
+    `Heartbeat:    ${config.heartbeat.intervalSec > 0 ? `${config.heartbeat.name}${HEARTBEAT_SUFFIX} every ${config.heartbeat.intervalSec} s` : 'off (heartbeat.intervalSec is 0)'}`,
+  );
+  io.out(`${lines.join('\n')}\n`);
+
+  const ok = await tryConnection(config, io, debug);
+  io.out(ok ? 'Nothing was uploaded. Run the same command without --dry-run to start.\n' : '');
+  return ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** Connects once, lists the remote folder, closes. */
+async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean): Promise<boolean> {
+  const secrets = collectSecrets(config);
+  const logger = debug ? createLogger({ name: 'cli', level: 'debug', console: true, secrets }) : silentLogger();
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushtask-dry-run-'));
+  // Pins made earlier by `accept-new` count; new ones are thrown away with the folder.
+  const pins = path.join(config.spoolDir, 'known_hosts');
+  if (fs.existsSync(pins)) fs.copyFileSync(pins, path.join(stateDir, 'known_hosts'));
+  const transport = (await loadTransport(config.transport, { logger, stateDir }))();
+  const never = new AbortController().signal;
+  const started = Date.now();
+  try {
+    io.out(`Connecting to ${transport.description} ... `);
+    await withTimeout((signal) => transport.connect(signal), config.operationTimeoutMs, never, `Connecting to ${transport.description}`);
+    let listing = '';
+    if (transport.list) {
+      const entries = await withTimeout((signal) => transport.list!('', signal), config.operationTimeoutMs, never, `Listing ${transport.description}`);
+      listing = `; the remote folder holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`;
+    }
+    io.out(`ok (${Date.now() - started} ms)${listing}\n`);
+    return true;
+  } catch (error) {
+    const message = scrubSecrets(errorMessage(error), secrets);
+    io.out('FAILED\n');
+    io.err(`pushtask: ${message}\nThe agent would keep retrying this (see \`retry\` in the config); fix it, then run --dry-run again.\n`);
+    return false;
+  } finally {
+    await transport.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+function describeFile(file: string): string {
+  const stats = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stats) return 'does not exist yet: uploaded once it appears and is notified';
+  if (!stats.isFile()) return 'NOT a regular file';
+  return `${formatBytes(stats.size)}`;
+}
+
+function describeFolder(dir: string): string {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'does not exist: created at start';
+    return `not readable: ${errorMessage(error)}`;
+  }
+  const count = names.filter((name) => !name.startsWith('.')).length;
+  return `exists, ${count} entr${count === 1 ? 'y' : 'ies'}`;
+}
+
+function describeSpool(dir: string): string {
+  if (!fs.existsSync(dir)) return 'created at start';
+  try {
+    const read = readStatus(dir);
+    if (read.kind === 'missing') return 'exists';
+    const { queue, running, pid } = read.status;
+    const left = queue.length ? `the last run left ${queue.length} file(s), ${formatBytes(queue.bytes)} queued: uploaded first` : 'nothing queued';
+    return running && pidAlive(pid) ? `${left}; an agent runs on it (pid ${pid}): a second one would refuse to start` : left;
+  } catch {
+    return 'exists';
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The `pushtask` command as a user runs it: a real process (TypeScript through tsx), output
+ * collected, stopped by signals. `underTerminal` runs it in a pseudo-terminal (util-linux `script`).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+export const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves once `text` (or a match of it) appeared on stdout; rejects when the process ends first. */
+  waitForOutput: (text: string | RegExp, timeoutMs?: number) => Promise<void>;
+  done: Promise<CliRun>;
+}
+
+/** The argv that runs the CLI through tsx. */
+export function cliArgv(args: string[]): string[] {
+  return [process.execPath, '--import', TSX, CLI, ...args];
+}
+
+export function startCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): RunningCli {
+  const [command, ...rest] = cliArgv(args);
+  return track(spawn(command!, rest, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
+}
+
+export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<CliRun> {
+  const started = startCli(args, options);
+  started.child.stdin!.end(options.input ?? '');
+  return started.done;
+}
+
+/** `script` from util-linux, which gives a command a pseudo-terminal; null when missing. */
+export function scriptCommand(): string | null {
+  const found = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  return found.status === 0 && /util-linux/.test(found.stdout) ? 'script' : null;
+}
+
+/** Runs the CLI with a pseudo-terminal as its stdin/stdout/stderr; everything it shows comes back on stdout. */
+export function startCliUnderTerminal(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; columns?: number; timeoutMs?: number }): RunningCli {
+  const quoted = cliArgv(args).map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(' ');
+  // stty gives the terminal a size (script's pty has none without a real terminal around it).
+  const shell = `stty cols ${options.columns ?? 120} rows 40; exec ${quoted}`;
+  return track(spawn('script', ['-qfec', shell, '/dev/null'], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
+}
+
+function track(child: ChildProcess, timeoutMs = 60_000): RunningCli {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  let ended = false;
+  const done = new Promise<CliRun>((resolve) => {
+    child.on('close', (code, signal) => {
+      ended = true;
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  const waitForOutput = async (text: string | RegExp, waitMs = 30_000) => {
+    const deadline = Date.now() + waitMs;
+    const seen = () => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout));
+    while (!seen()) {
+      if (ended) throw new Error(`The command ended before printing ${String(text)}.\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(text)}.\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return { child, stdout: () => stdout, stderr: () => stderr, waitForOutput, done };
+}
