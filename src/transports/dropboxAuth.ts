@@ -262,9 +262,13 @@ export class AccessTokenKeeper {
   }
 
   #refresh(signal: AbortSignal): Promise<string> {
-    this.#refreshing ??= this.#doRefresh().finally(() => {
-      this.#refreshing = null;
-    });
+    if (!this.#refreshing) {
+      this.#refreshing = this.#doRefresh().finally(() => {
+        this.#refreshing = null;
+      });
+      // Every waiter may have been aborted already: the shared refresh's failure is theirs, never unhandled.
+      this.#refreshing.catch(() => undefined);
+    }
     // The shared refresh goes on when one waiting upload is aborted; only that upload stops waiting.
     return untilAborted(this.#refreshing, signal);
   }
