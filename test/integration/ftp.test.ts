@@ -428,7 +428,8 @@ describe('ftp transport through TaskMaster', () => {
     let srv = await server();
     ws.write('data/log.csv', 'first\n');
     master = new TaskMaster(
-      testConfig({ watch: [{ file: 'data/log.csv' }], transport: ftpConfig(srv), retry: { quickDelayMs: 50, longDelayMs: 200 } }),
+      // A connection the stopped server left half-open must time out quickly, not after 30 s.
+      testConfig({ watch: [{ file: 'data/log.csv' }], transport: ftpConfig(srv), retry: { quickDelayMs: 50, longDelayMs: 200 }, operationTimeoutMs: 3000 }),
       { cwd: ws.dir },
     );
     const failures: unknown[] = [];
@@ -442,7 +443,7 @@ describe('ftp transport through TaskMaster', () => {
     servers.splice(servers.indexOf(srv), 1);
     ws.append('data/log.csv', 'second\n');
     master.notify('data/log.csv');
-    await waitFor(() => failures.length >= 2, 'failed tries while the server is down');
+    await waitFor(() => failures.length >= 2, 'failed tries while the server is down', 20_000);
     expect(fs.readFileSync(remote, 'utf8')).toBe('first\n');
 
     srv = await server({ port, root });
