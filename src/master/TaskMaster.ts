@@ -140,7 +140,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   async #precopyResiduals(): Promise<void> {
     const spool = new Spool(this.config.spoolDir);
     const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
-    const queued = await precopyResiduals(this.config, spool, ledger);
+    const queued = await precopyResiduals(this.config, spool, ledger, (source, error) =>
+      this.#logger.error(`Residual ${source} not queued: ${errorMessage(error)}; the subtask tries it again`),
+    );
     if (queued.length) this.#logger.info(`Queued ${queued.length} residual file(s) for upload first`);
   }
 

@@ -50,14 +50,27 @@ function readDir(dir: string): fs.Dirent[] {
   }
 }
 
-/** Snapshots every residual not already delivered as it is; returns how many were queued. */
-export async function precopyResiduals(config: ResolvedConfig, spool: Spool, ledger: Ledger): Promise<string[]> {
+/**
+ * Snapshots every residual not already delivered as it is; returns how many were queued. A file
+ * that cannot be snapshotted (a name no remote path may have, a read error) is reported through
+ * `onSkip` and left where it is: one bad file must not keep the agent from starting.
+ */
+export async function precopyResiduals(
+  config: ResolvedConfig,
+  spool: Spool,
+  ledger: Ledger,
+  onSkip: (source: string, error: unknown) => void = () => undefined,
+): Promise<string[]> {
   const queued: string[] = [];
   const kind: SnapshotKind = 'residual';
   for (const candidate of findResiduals(config)) {
     const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
     if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) continue;
-    if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
+    try {
+      if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
+    } catch (error) {
+      onSkip(candidate.source, error);
+    }
   }
   return queued;
 }

@@ -220,6 +220,12 @@ export class Agent {
       const info = this.describeError(error);
       const delay = this.#config.retry.quickDelayMs;
       this.#status.recordError(info, source);
+      if (info.code === 'UNSAFE_PATH') {
+        // The name can never become a remote path: retrying would only repeat this line forever.
+        this.#logger.error(`${info.message} [${info.code}]; ${source} is not uploaded: rename it to deliver it`);
+        this.#emit('upload-failed', { file: source, error: info, willRetry: false });
+        return;
+      }
       this.#logger.error(`${info.message} [${info.code}]; trying the snapshot again in ${delay} ms`);
       // Disk full or a transient read error: without a retry, a file nobody notifies again would be stranded.
       const timer = setTimeout(() => {

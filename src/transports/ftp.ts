@@ -21,7 +21,8 @@ import { Client, FTPError } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { joinRemote } from './remotePath.js';
+import { shortenName } from '../shared/atomicCopy.js';
+import { assertFtpSafe, joinRemote } from './remotePath.js';
 import type { RemoteAppender, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
@@ -156,6 +157,7 @@ export class FtpTransport implements Transport {
       const session = this.#requireSession();
       // joinRemote refuses anything that would leave remoteDir (UNSAFE_PATH), before any network I/O.
       const target = joinRemote(session.baseDir, remotePath);
+      assertFtpSafe(target);
       session.busy = true;
       // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
       const onAbort = () => session.client.close();
@@ -461,7 +463,7 @@ async function ensureFolder(client: Client, folder: string, knownDirs: Set<strin
 
 /** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */
 function temporaryName(finalName: string): string {
-  return `.${finalName.slice(0, 100)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+  return `.${shortenName(finalName)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
 }
 
 /** MFMT takes UTC `YYYYMMDDHHMMSS`; whole seconds are what every server accepts. */
