@@ -85,16 +85,24 @@ function describeGiven(value: unknown): string {
 
 /**
  * A watch entry is a union of `{ file }` and `{ dir }`: when the entry clearly meant one of them,
- * report that branch's own problems (e.g. `watch.0.file: expected string; given 42`).
+ * report that branch's own problems (e.g. `watch.0.file: expected string; given 42`). Other
+ * unions (`burstMode: true | { … }`): when the value had the right type for exactly one branch and
+ * only a field inside it is wrong, report that field (`watch.0.burstMode.expireMs: …`), not the
+ * union ("expected boolean or number" would name the wrong field's type as the union's).
  */
 function expandIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
-  if (issue.code !== 'invalid_union' || issue.path.length !== 2 || issue.path[0] !== 'watch') return [issue];
+  if (issue.code !== 'invalid_union') return [issue];
+  if (issue.path.length !== 2 || issue.path[0] !== 'watch') {
+    const deeper = issue.errors.filter((branch) => branch.length > 0 && branch.every((inner) => inner.path.length > 0));
+    if (deeper.length !== 1) return [issue];
+    return deeper[0]!.flatMap((inner) => expandIssue({ ...inner, path: [...issue.path, ...inner.path] }));
+  }
   const input = issue.input;
   if (!input || typeof input !== 'object' || Array.isArray(input)) return [issue];
   const hasFile = 'file' in input;
   if (hasFile === 'dir' in input) return [issue];
   const branch = issue.errors[hasFile ? 0 : 1] ?? [];
-  return branch.length ? branch.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })) : [issue];
+  return branch.length ? branch.flatMap((inner) => expandIssue({ ...inner, path: [...issue.path, ...inner.path] })) : [issue];
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
