@@ -147,7 +147,14 @@ export class Agent {
   /** Queues every watched file that differs from what was last delivered (changed while we were down). */
   #catchUp(): void {
     for (const entry of this.#files) {
-      const stats = fs.statSync(entry.path, { throwIfNoEntry: false });
+      let stats: fs.Stats | undefined;
+      try {
+        stats = fs.statSync(entry.path, { throwIfNoEntry: false });
+      } catch (error) {
+        // A symlink loop or a path through a file: one unreadable file must not keep the agent down.
+        this.#logger.error(`Cannot read ${entry.path} (${errorMessage(error)}); it is uploaded when it can be read and is notified`);
+        continue;
+      }
       if (!stats?.isFile() || this.#ledger.isDelivered(entry.path, stats.size, stats.mtimeMs)) continue;
       if (!this.#queuedStates.has(stateKey(entry.path, stats.size, stats.mtimeMs))) {
         this.#logger.info(`${entry.path} changed since its last delivery; uploading it`);

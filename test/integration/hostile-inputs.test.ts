@@ -215,3 +215,43 @@ describe('symbolic links in drop folders', () => {
     crashes.assertStable();
   });
 });
+
+describe('sidecars that cannot be read', () => {
+  it('a .notify that is a symlink loop, in a drop folder and next to a watched file: no crash (loop), the rest delivered', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'a');
+    fs.mkdirSync(ws.path('drop'), { recursive: true });
+    fs.symlinkSync('x.txt.notify', ws.path('drop/x.txt.notify')); // points at itself: ELOOP
+    ws.write('drop/x.txt', 'x');
+    const m = start({ watch: [{ file: 'data/a.csv' }, { dir: 'drop', stableMs: 50 }] });
+    await m.start();
+    const crashes = crashWatch(m);
+    await waitFor(() => sameBytes(ws.path('drop/x.txt'), ws.path('remote/x.txt')), 'the drop-folder file');
+    // Now the watched file's sidecar becomes a loop too, while the agent runs.
+    fs.rmSync(ws.path('data/a.csv.notify'), { force: true });
+    fs.symlinkSync('a.csv.notify', ws.path('data/a.csv.notify'));
+    ws.write('drop/later.txt', 'later');
+    await waitFor(() => sameBytes(ws.path('drop/later.txt'), ws.path('remote/later.txt')), 'a later drop-folder file');
+    expect(m.subtaskPid).toBe(crashes.pid);
+    crashes.assertStable();
+  });
+});
+
+describe('watched files that cannot be read', () => {
+  it('a watched file that is a symlink loop: the agent starts, says why, and delivers the other files', async () => {
+    ws = createWorkspace();
+    ws.write('data/ok.csv', 'ok');
+    fs.mkdirSync(ws.path('data'), { recursive: true });
+    fs.symlinkSync('loop.csv', ws.path('data/loop.csv'));
+    const m = start({ watch: [{ file: 'data/loop.csv' }, { file: 'data/ok.csv' }] });
+    await m.start();
+    const crashes = crashWatch(m);
+    await waitFor(() => sameBytes(ws.path('data/ok.csv'), ws.path('remote/ok.csv')), 'the readable file');
+    m.notify('data/loop.csv');
+    await waitFor(() => logged(m, /loop\.csv.*ELOOP/, 50), 'an error naming the file and the cause');
+    ws.append('data/ok.csv', '!');
+    m.notify('data/ok.csv');
+    await waitFor(() => sameBytes(ws.path('data/ok.csv'), ws.path('remote/ok.csv')), 'the readable file again');
+    crashes.assertStable();
+  });
+});
