@@ -24,9 +24,15 @@ export function isIgnoredName(name: string): boolean {
   return PARTIAL_SUFFIXES.some((suffix) => lower.endsWith(suffix));
 }
 
-/** Folders inside a drop folder that are never scanned: the spool, the logs, the archive. */
+/**
+ * Folders inside a drop folder that are never scanned: the spool, the logs, the archive. Only
+ * those strictly inside it: a log folder that holds the drop folder (pysubtask's layout,
+ * `logs/watch_all_in_here` with logs in `logs`) must not exclude the whole drop folder.
+ */
 export function dropFolderExclusions(config: ResolvedConfig, entry: ResolvedWatchDir): string[] {
-  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)];
+  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)].filter((dir) =>
+    path.resolve(dir).startsWith(path.resolve(entry.path) + path.sep),
+  );
 }
 
 /** Sidecars are not excluded: they are how a drop-folder file is asked to upload again. */

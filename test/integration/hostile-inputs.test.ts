@@ -255,3 +255,26 @@ describe('watched files that cannot be read', () => {
     crashes.assertStable();
   });
 });
+
+describe('folder layouts', () => {
+  it("pysubtask's layout: a drop folder inside the log folder (logs/watch_all_in_here) is delivered", async () => {
+    ws = createWorkspace();
+    ws.write('logs/test1.csv', 'a,b\n');
+    ws.write('logs/watch_all_in_here/dropped.txt', 'dropped before start');
+    const m = start({ watch: [{ file: 'logs/test1.csv' }, { dir: 'logs/watch_all_in_here', stableMs: 50 }], spoolDir: undefined, log: { dir: 'logs', level: 'info', console: false } });
+    await m.start();
+    const crashes = crashWatch(m);
+    ws.write('logs/watch_all_in_here/sub/later.txt', 'dropped while running');
+    await waitFor(
+      () =>
+        sameBytes(ws.path('logs/watch_all_in_here/dropped.txt'), ws.path('remote/dropped.txt')) &&
+        sameBytes(ws.path('logs/watch_all_in_here/sub/later.txt'), ws.path('remote/sub/later.txt')) &&
+        sameBytes(ws.path('logs/test1.csv'), ws.path('remote/test1.csv')),
+      'the drop-folder files and the watched file',
+    );
+    // Our own log files and spool are still never uploaded.
+    await waitForIdle(m.config.spoolDir);
+    expect(listFiles(ws.path('remote'))).toEqual(['dropped.txt', 'sub/later.txt', 'test1.csv']);
+    crashes.assertStable();
+  });
+});

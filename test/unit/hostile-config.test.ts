@@ -247,3 +247,41 @@ describe('config fuzz: each field wrong in turn', () => {
     await recordCount('config.wrongConfigs', total);
   });
 });
+
+describe('config: settings valid alone that would loop, lose data or climb out together', () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['a local destination inside a drop folder (delivered files dropped again, forever)', { watch: [{ dir: 'drop' }], transport: { type: 'local', dir: 'drop/out' } }, /^transport\.dir: .*inside the drop folder of watch\.0/],
+    ['the default local destination inside a drop folder that is the working directory', { watch: [{ dir: '.' }] }, /^transport\.dir: \/srv\/app\/outbox is inside the drop folder/],
+    ['a local destination that is the drop folder', { watch: [{ dir: 'drop' }], transport: { type: 'local', dir: 'drop' } }, /^transport\.dir: .*inside the drop folder/],
+    ['a local destination that would replace a watched file with its copy', { watch: [{ file: 'data/a.csv' }], transport: { type: 'local', dir: 'data' } }, /^transport\.dir: \/srv\/app\/data holds watch\.0 .*replace the file/],
+    ['a spool that is the drop folder', { watch: [{ dir: 'drop' }], spoolDir: 'drop' }, /^spoolDir: .*is the drop folder of watch\.0/],
+    ['a log folder that is the drop folder', { watch: [{ dir: 'drop' }], log: { dir: 'drop' } }, /^log\.dir: .*is the drop folder of watch\.0/],
+    ['an archive folder "."', { watch: [{ dir: 'drop' }], archive: { toFolder: '.' } }, /^archive\.toFolder: expected a sub-folder name/],
+    ['an archive folder that climbs out', { watch: [{ dir: 'drop' }], archive: { toFolder: '../elsewhere' } }, /^archive\.toFolder: .*given "\.\.\/elsewhere"/],
+    ['an absolute archive folder', { watch: [{ dir: 'drop' }], archive: { toFolder: '/var/archive' } }, /^archive\.toFolder/],
+    ['a heartbeat name with a path', { watch: [{ dir: 'drop' }], heartbeat: { intervalSec: 1, name: '../../tmp/evil' } }, /^heartbeat\.name: expected a file name/],
+    ['a heartbeat name ".."', { watch: [{ dir: 'drop' }], heartbeat: { intervalSec: 1, name: '..' } }, /^heartbeat\.name/],
+  ];
+
+  it.each(cases)('%s: a ConfigError naming the field', (_name, input, expected) => {
+    const error = configError(input);
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(expected);
+  });
+
+  it('still accepts the defaults and ordinary layouts', () => {
+    for (const input of [
+      { watch: [{ dir: 'drop' }] }, // spool inside the drop folder (excluded from it), destination beside it
+      { watch: [{ file: 'data/a.csv' }, { dir: 'data/drop' }], transport: { type: 'local', dir: 'remote' } },
+      { watch: [{ dir: 'drop' }], log: { dir: 'drop/logs' }, archive: { toFolder: 'old/archive' }, heartbeat: { intervalSec: 1, name: 'logger-7.site' } },
+      { watch: [{ dir: 'drop' }], transport: { type: 'local', dir: 'drop-out' } }, // a sibling sharing the prefix
+      { watch: [{ dir: 'logs/watch_all_in_here' }], log: { dir: 'logs' }, spoolDir: 'logs/spool' }, // pysubtask's layout
+    ]) {
+      expect(() => resolveConfig(input, { cwd: '/srv/app' })).not.toThrow();
+    }
+  });
+
+  it('records the count', async () => {
+    await recordCount('config.badPlacements', cases.length);
+  });
+});
