@@ -116,6 +116,8 @@ export class DropFolderWatcher {
   /** The state of each file last handed over for upload ("size:mtime"). */
   readonly #handedOver = new Map<string, string>();
   readonly #rechecks = new Map<string, NodeJS.Timeout>();
+  /** Names already reported as not valid UTF-8 (reported once, not every rescan). */
+  readonly #undecodable = new Set<string>();
   #watcher: FSWatcher | null = null;
 
   constructor(options: DropFolderOptions) {
@@ -181,6 +183,12 @@ export class DropFolderWatcher {
       stats = this.#o.entry.followSymlinks ? fs.statSync(file, { throwIfNoEntry: false }) : fs.lstatSync(file, { throwIfNoEntry: false });
     } catch {
       return; // a symlink loop (ELOOP), a name too long, no permission: nothing to read
+    }
+    if (!stats && file.includes('\uFFFD') && !this.#undecodable.has(file)) {
+      // Node decodes file names as UTF-8: a name in another encoding comes back with U+FFFD and
+      // cannot be opened under that name. Say so once instead of skipping it in silence.
+      this.#undecodable.add(file);
+      this.#o.logger.warn(`${file}: its name is not valid UTF-8, so it cannot be read; rename it (UTF-8) to deliver it`);
     }
     if (!stats?.isFile()) return;
     const key = `${stats.size}:${stats.mtimeMs}`;

@@ -188,3 +188,26 @@ describe('hostile drop-folder names', () => {
     await recordCount('names.ftp', DELIVERABLE_NAMES.length + REFUSED_NAMES.length + CONTROL_CHAR_NAMES.length + IGNORED_NAMES.length);
   });
 });
+
+describe('a name that is not valid UTF-8', () => {
+  it('is reported once (it cannot be opened by its name in Node), the others are delivered, no crash', async () => {
+    ws = createWorkspace();
+    fs.mkdirSync(ws.path('drop'), { recursive: true });
+    const badName = Buffer.concat([Buffer.from(ws.path('drop') + '/latin1-caf'), Buffer.from([0xe9]), Buffer.from('.txt')]);
+    fs.writeFileSync(badName, 'bytes under a latin-1 name');
+    ws.write('drop/good.txt', 'good');
+    master = new TaskMaster(testConfig({ watch: [{ dir: 'drop', stableMs: 50 }], spoolDir: 'spool' }), { cwd: ws.dir });
+    await master.start();
+    const crashes = crashWatch(master);
+    const subtaskLog = master.config.log.subtaskFile;
+    await waitFor(() => sameBytes(ws.path('drop/good.txt'), ws.path('remote/good.txt')), 'the good file');
+    await waitFor(() => logRecords(subtaskLog).some((r) => r.level >= 40 && /latin1-caf.*not valid UTF-8/.test(r.msg)), 'a warning about the name');
+    // Several rescans later: still one warning, nothing else delivered.
+    ws.write('drop/canary.txt', 'later');
+    await waitFor(() => sameBytes(ws.path('drop/canary.txt'), ws.path('remote/canary.txt')), 'a later file');
+    expect(logRecords(subtaskLog).filter((r) => /not valid UTF-8/.test(r.msg))).toHaveLength(1);
+    expect(listFiles(ws.path('remote'))).toEqual(['canary.txt', 'good.txt']);
+    crashes.assertStable();
+    await recordCount('names.invalidUtf8', 1);
+  });
+});
