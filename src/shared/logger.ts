@@ -29,15 +29,26 @@ export function createLogger(options: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
-    const destination = pino.destination({ dest: options.file, sync: options.sync ?? false, mkdir: true, mode: 0o600 });
     // A log file that cannot be written (folder deleted, disk full) must never crash the host app.
     let warned = false;
-    destination.on('error', (error: Error) => {
+    const warn = (error: Error) => {
       if (warned) return;
       warned = true;
       process.stderr.write(`pushtask: cannot write log file ${options.file}: ${error.message}\n`);
-    });
-    streams.push({ level: 'trace', stream: destination });
+    };
+    // Opened here, synchronously: a destination whose asynchronous open failed buffers every line
+    // forever and throws "sonic boom is not ready yet" from pino's exit hook, in the host process.
+    let fd: number | null = null;
+    try {
+      fd = fs.openSync(options.file, 'a', 0o600);
+    } catch (error) {
+      warn(error as Error);
+    }
+    if (fd !== null) {
+      const destination = pino.destination({ dest: fd, sync: options.sync ?? false });
+      destination.on('error', warn);
+      streams.push({ level: 'trace', stream: destination });
+    }
   }
   if (options.console) {
     streams.push({

@@ -5,9 +5,11 @@
  * configured) and symlink loops. Each gets a clear error or log line; the subtask never restarts,
  * nothing lands outside remoteDir, and the agent keeps delivering.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PushtaskError, TaskMaster } from '../../src/index.js';
 import type { UploadedEvent } from '../../src/master/events.js';
@@ -276,5 +278,19 @@ describe('folder layouts', () => {
     await waitForIdle(m.config.spoolDir);
     expect(listFiles(ws.path('remote'))).toEqual(['dropped.txt', 'sub/later.txt', 'test1.csv']);
     crashes.assertStable();
+  });
+});
+
+describe('a log file that cannot be opened', () => {
+  it('the host process warns once and exits cleanly (no "sonic boom is not ready yet" from the exit hook)', () => {
+    ws = createWorkspace();
+    fs.mkdirSync(ws.path('logs/pushtask-master.log'), { recursive: true }); // a folder where the file goes: EISDIR
+    const index = pathToFileURL(path.resolve('src/index.ts')).href;
+    ws.write('host.mts', `import { TaskMaster } from ${JSON.stringify(index)};\nconst m = new TaskMaster({ watch: [{ file: 'data/a.csv' }], log: { dir: 'logs', console: false } }, { cwd: ${JSON.stringify(ws.dir)} });\nm.notifyIndex(0);\n`);
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const run = spawnSync(process.execPath, ['--import', tsx, ws.path('host.mts')], { cwd: ws.dir, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/cannot write log file .*pushtask-master\.log: EISDIR/);
+    expect(run.stderr).not.toMatch(/sonic boom|Error:/);
   });
 });
