@@ -7,6 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/schema.js';
+import { printable } from './printable.js';
 import { REDACT_PATHS, scrubSecrets } from './secrets.js';
 
 export type { Logger };
@@ -59,7 +60,8 @@ export function createLogger(options: LoggerOptions): Logger {
         colorize: Boolean((options.consoleStream ?? process.stderr) === process.stderr && process.stderr.isTTY),
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,component',
-        messageFormat: '[{component}] {msg}',
+        // Messages carry file names anyone can choose: no terminal escapes or forged lines.
+        messageFormat: (log: Record<string, unknown>, messageKey: string) => `[${String(log.component)}] ${printable(String(log[messageKey] ?? ''))}`,
       }),
     });
   }
