@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { STATUS_FILE, type AgentStatus } from '../subtask/status.js';
+import { printable } from '../shared/printable.js';
 import { formatBytes, shortPath, when } from './format.js';
 
 export type StatusRead = { kind: 'found'; file: string; status: AgentStatus; raw: string } | { kind: 'missing'; file: string };
@@ -76,7 +77,8 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
     if (info.lastError) lines.push(`    last error  ${when(info.lastError.at, now)}: ${info.lastError.message} [${info.lastError.code}]`);
   }
   lines.push(`(status written ${when(status.updatedAt, now)})`);
-  return `${lines.join('\n')}\n`;
+  // File names and error texts come from anyone who can drop a file: no terminal escapes.
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 /** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */

@@ -85,16 +85,24 @@ function describeGiven(value: unknown): string {
 
 /**
  * A watch entry is a union of `{ file }` and `{ dir }`: when the entry clearly meant one of them,
- * report that branch's own problems (e.g. `watch.0.file: expected string; given 42`).
+ * report that branch's own problems (e.g. `watch.0.file: expected string; given 42`). Other
+ * unions (`burstMode: true | { … }`): when the value had the right type for exactly one branch and
+ * only a field inside it is wrong, report that field (`watch.0.burstMode.expireMs: …`), not the
+ * union ("expected boolean or number" would name the wrong field's type as the union's).
  */
 function expandIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
-  if (issue.code !== 'invalid_union' || issue.path.length !== 2 || issue.path[0] !== 'watch') return [issue];
+  if (issue.code !== 'invalid_union') return [issue];
+  if (issue.path.length !== 2 || issue.path[0] !== 'watch') {
+    const deeper = issue.errors.filter((branch) => branch.length > 0 && branch.every((inner) => inner.path.length > 0));
+    if (deeper.length !== 1) return [issue];
+    return deeper[0]!.flatMap((inner) => expandIssue({ ...inner, path: [...issue.path, ...inner.path] }));
+  }
   const input = issue.input;
   if (!input || typeof input !== 'object' || Array.isArray(input)) return [issue];
   const hasFile = 'file' in input;
   if (hasFile === 'dir' in input) return [issue];
   const branch = issue.errors[hasFile ? 0 : 1] ?? [];
-  return branch.length ? branch.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })) : [issue];
+  return branch.length ? branch.flatMap((inner) => expandIssue({ ...inner, path: [...issue.path, ...inner.path] })) : [issue];
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
@@ -166,6 +174,9 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
   const dataDir = first.kind === 'file' ? path.dirname(first.path) : first.path;
   const transport = resolveTransportPaths(config.transport, abs);
   const logDir = abs(config.log.dir);
+  const spoolDir = config.spoolDir ? abs(config.spoolDir) : path.join(dataDir, 'upload', transport.type);
+  problems.push(...placementProblems(watch, transport, { spoolDir, logDir, archive: config.archive.toFolder, heartbeat: config.heartbeat.name }));
+  if (problems.length) throw new ConfigError(problems, options.source);
 
   return {
     watch,
@@ -177,7 +188,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     gracefulTimeoutMs: config.gracefulTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
     dataDir,
-    spoolDir: config.spoolDir ? abs(config.spoolDir) : path.join(dataDir, 'upload', transport.type),
+    spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },
     archive: config.archive,
     retry: config.retry,
@@ -188,6 +199,45 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
       subtaskFile: path.join(logDir, 'pushtask-subtask.log'),
     },
   };
+}
+
+const isWithin = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
+
+/**
+ * Settings that are each valid but together would lose data or loop forever: a local destination
+ * inside a drop folder (every delivered file is dropped again: out/out/out/…), a destination that
+ * would replace a watched file with its own copy (the writer's open handle then writes into a
+ * deleted file), a spool or log folder that is a drop folder (snapshots or log lines would be
+ * uploaded, each upload changing them again), and archive or heartbeat names that climb out.
+ */
+function placementProblems(
+  watch: readonly ResolvedWatch[],
+  transport: TransportConfig,
+  names: { spoolDir: string; logDir: string; archive: string; heartbeat: string | undefined },
+): string[] {
+  const problems: string[] = [];
+  for (const entry of watch) {
+    if (transport.type === 'local') {
+      if (entry.kind === 'dir' && isWithin(transport.dir, entry.path)) {
+        problems.push(`transport.dir: ${transport.dir} is inside the drop folder of watch.${entry.index} (${entry.path}): every delivered file would be picked up and delivered again, forever`);
+      }
+      if (entry.kind === 'file' && path.join(transport.dir, path.basename(entry.path)) === entry.path) {
+        problems.push(`transport.dir: ${transport.dir} holds watch.${entry.index} (${entry.path}) itself: delivering it would replace the file with its own copy`);
+      }
+    }
+    if (entry.kind !== 'dir') continue;
+    if (names.spoolDir === entry.path) problems.push(`spoolDir: ${names.spoolDir} is the drop folder of watch.${entry.index}: snapshots would be uploaded as data`);
+    if (names.logDir === entry.path) problems.push(`log.dir: ${names.logDir} is the drop folder of watch.${entry.index}: every upload would log a line and upload the log again`);
+  }
+  const archiveParts = names.archive.split(/[\\/]+/).filter((part) => part !== '' && part !== '.');
+  if (archiveParts.length === 0 || archiveParts.includes('..') || path.isAbsolute(names.archive)) {
+    problems.push(`archive.toFolder: expected a sub-folder name such as "archive" (no "..", not absolute); given ${JSON.stringify(names.archive)}`);
+  }
+  const heartbeat = names.heartbeat;
+  if (heartbeat !== undefined && (/[\\/\0]/.test(heartbeat) || heartbeat === '.' || heartbeat === '..')) {
+    problems.push(`heartbeat.name: expected a file name without "/" or "\\"; given ${JSON.stringify(heartbeat)}`);
+  }
+  return problems;
 }
 
 /** Local file paths inside transport settings become absolute; key text stays as it is. */

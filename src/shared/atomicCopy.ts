@@ -7,8 +7,24 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 export function tempSiblingName(target: string): string {
-  const base = path.basename(target).slice(0, 100);
+  const base = shortenName(path.basename(target));
   return path.join(path.dirname(target), `.${base}.${randomBytes(4).toString('hex')}.pushtask-tmp`);
+}
+
+/**
+ * The start of `name`, at most `maxBytes` long in UTF-8 and cut at a character boundary. Names
+ * are limited in bytes (255 on most file systems): a temporary name built from 100 *characters*
+ * of an 85-character, 255-byte CJK name would be too long.
+ */
+export function shortenName(name: string, maxBytes = 100): string {
+  let out = '';
+  let bytes = 0;
+  for (const char of name) {
+    bytes += Buffer.byteLength(char);
+    if (bytes > maxBytes) break;
+    out += char;
+  }
+  return out;
 }
 
 export function isTempName(name: string): boolean {

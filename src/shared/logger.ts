@@ -7,6 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/schema.js';
+import { printable } from './printable.js';
 import { REDACT_PATHS, scrubSecrets } from './secrets.js';
 
 export type { Logger };
@@ -29,15 +30,26 @@ export function createLogger(options: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
-    const destination = pino.destination({ dest: options.file, sync: options.sync ?? false, mkdir: true, mode: 0o600 });
     // A log file that cannot be written (folder deleted, disk full) must never crash the host app.
     let warned = false;
-    destination.on('error', (error: Error) => {
+    const warn = (error: Error) => {
       if (warned) return;
       warned = true;
       process.stderr.write(`pushtask: cannot write log file ${options.file}: ${error.message}\n`);
-    });
-    streams.push({ level: 'trace', stream: destination });
+    };
+    // Opened here, synchronously: a destination whose asynchronous open failed buffers every line
+    // forever and throws "sonic boom is not ready yet" from pino's exit hook, in the host process.
+    let fd: number | null = null;
+    try {
+      fd = fs.openSync(options.file, 'a', 0o600);
+    } catch (error) {
+      warn(error as Error);
+    }
+    if (fd !== null) {
+      const destination = pino.destination({ dest: fd, sync: options.sync ?? false });
+      destination.on('error', warn);
+      streams.push({ level: 'trace', stream: destination });
+    }
   }
   if (options.console) {
     streams.push({
@@ -48,7 +60,8 @@ export function createLogger(options: LoggerOptions): Logger {
         colorize: Boolean((options.consoleStream ?? process.stderr) === process.stderr && process.stderr.isTTY),
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,component',
-        messageFormat: '[{component}] {msg}',
+        // Messages carry file names anyone can choose: no terminal escapes or forged lines.
+        messageFormat: (log: Record<string, unknown>, messageKey: string) => `[${String(log.component)}] ${printable(String(log[messageKey] ?? ''))}`,
       }),
     });
   }

@@ -147,7 +147,14 @@ export class Agent {
   /** Queues every watched file that differs from what was last delivered (changed while we were down). */
   #catchUp(): void {
     for (const entry of this.#files) {
-      const stats = fs.statSync(entry.path, { throwIfNoEntry: false });
+      let stats: fs.Stats | undefined;
+      try {
+        stats = fs.statSync(entry.path, { throwIfNoEntry: false });
+      } catch (error) {
+        // A symlink loop or a path through a file: one unreadable file must not keep the agent down.
+        this.#logger.error(`Cannot read ${entry.path} (${errorMessage(error)}); it is uploaded when it can be read and is notified`);
+        continue;
+      }
       if (!stats?.isFile() || this.#ledger.isDelivered(entry.path, stats.size, stats.mtimeMs)) continue;
       if (!this.#queuedStates.has(stateKey(entry.path, stats.size, stats.mtimeMs))) {
         this.#logger.info(`${entry.path} changed since its last delivery; uploading it`);
@@ -220,6 +227,12 @@ export class Agent {
       const info = this.describeError(error);
       const delay = this.#config.retry.quickDelayMs;
       this.#status.recordError(info, source);
+      if (info.code === 'UNSAFE_PATH') {
+        // The name can never become a remote path: retrying would only repeat this line forever.
+        this.#logger.error(`${info.message} [${info.code}]; ${source} is not uploaded: rename it to deliver it`);
+        this.#emit('upload-failed', { file: source, error: info, willRetry: false });
+        return;
+      }
       this.#logger.error(`${info.message} [${info.code}]; trying the snapshot again in ${delay} ms`);
       // Disk full or a transient read error: without a retry, a file nobody notifies again would be stranded.
       const timer = setTimeout(() => {

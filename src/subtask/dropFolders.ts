@@ -24,9 +24,15 @@ export function isIgnoredName(name: string): boolean {
   return PARTIAL_SUFFIXES.some((suffix) => lower.endsWith(suffix));
 }
 
-/** Folders inside a drop folder that are never scanned: the spool, the logs, the archive. */
+/**
+ * Folders inside a drop folder that are never scanned: the spool, the logs, the archive. Only
+ * those strictly inside it: a log folder that holds the drop folder (pysubtask's layout,
+ * `logs/watch_all_in_here` with logs in `logs`) must not exclude the whole drop folder.
+ */
 export function dropFolderExclusions(config: ResolvedConfig, entry: ResolvedWatchDir): string[] {
-  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)];
+  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)].filter((dir) =>
+    path.resolve(dir).startsWith(path.resolve(entry.path) + path.sep),
+  );
 }
 
 /** Sidecars are not excluded: they are how a drop-folder file is asked to upload again. */
@@ -36,10 +42,23 @@ export function isExcludedFromDropFolder(file: string, excludedDirs: readonly st
   return !isSidecar(name) && isIgnoredName(name);
 }
 
-/** Every file (sidecars included) in a drop folder, honouring its recursion and symlink settings. */
-export function* listDropFolder(entry: ResolvedWatchDir, isExcluded: (file: string) => boolean, dir = entry.path): Generator<string> {
+/**
+ * Every file (sidecars included) in a drop folder, honouring its recursion and symlink settings.
+ * Followed links are entered once per real folder: a link back up the tree is no endless loop.
+ */
+export function* listDropFolder(
+  entry: ResolvedWatchDir,
+  isExcluded: (file: string) => boolean,
+  dir = entry.path,
+  visited = new Set<string>(),
+): Generator<string> {
   let entries: fs.Dirent[];
   try {
+    if (entry.followSymlinks) {
+      const real = fs.realpathSync(dir);
+      if (visited.has(real)) return;
+      visited.add(real);
+    }
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
     return;
@@ -48,12 +67,21 @@ export function* listDropFolder(entry: ResolvedWatchDir, isExcluded: (file: stri
     const full = path.join(dir, dirent.name);
     if (isExcluded(full)) continue;
     if (dirent.isSymbolicLink() && !entry.followSymlinks) continue;
-    const isDir = dirent.isDirectory() || (dirent.isSymbolicLink() && fs.statSync(full, { throwIfNoEntry: false })?.isDirectory());
+    const isDir = dirent.isDirectory() || (dirent.isSymbolicLink() && isDirectory(full));
     if (isDir) {
-      if (entry.recursive) yield* listDropFolder(entry, isExcluded, full);
+      if (entry.recursive) yield* listDropFolder(entry, isExcluded, full, visited);
     } else {
       yield full;
     }
+  }
+}
+
+/** Follows links; false for anything that cannot be stat'ed (dangling, ELOOP, no permission). */
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
   }
 }
 
@@ -88,6 +116,8 @@ export class DropFolderWatcher {
   /** The state of each file last handed over for upload ("size:mtime"). */
   readonly #handedOver = new Map<string, string>();
   readonly #rechecks = new Map<string, NodeJS.Timeout>();
+  /** Names already reported as not valid UTF-8 (reported once, not every rescan). */
+  readonly #undecodable = new Set<string>();
   #watcher: FSWatcher | null = null;
 
   constructor(options: DropFolderOptions) {
@@ -148,7 +178,18 @@ export class DropFolderWatcher {
 
   /** Notes the file's state; hands it over once that state held for `stableMs`. */
   observe(file: string): void {
-    const stats = this.#o.entry.followSymlinks ? fs.statSync(file, { throwIfNoEntry: false }) : fs.lstatSync(file, { throwIfNoEntry: false });
+    let stats: fs.Stats | undefined;
+    try {
+      stats = this.#o.entry.followSymlinks ? fs.statSync(file, { throwIfNoEntry: false }) : fs.lstatSync(file, { throwIfNoEntry: false });
+    } catch {
+      return; // a symlink loop (ELOOP), a name too long, no permission: nothing to read
+    }
+    if (!stats && file.includes('\uFFFD') && !this.#undecodable.has(file)) {
+      // Node decodes file names as UTF-8: a name in another encoding comes back with U+FFFD and
+      // cannot be opened under that name. Say so once instead of skipping it in silence.
+      this.#undecodable.add(file);
+      this.#o.logger.warn(`${file}: its name is not valid UTF-8, so it cannot be read; rename it (UTF-8) to deliver it`);
+    }
     if (!stats?.isFile()) return;
     const key = `${stats.size}:${stats.mtimeMs}`;
     if (this.#handedOver.get(file) === key) return;
@@ -205,10 +246,14 @@ export class DropFolderWatcher {
     const record = this.#o.ledger.get(file);
     // First sight of a sidecar: touches after the last delivered snapshot are still to be served.
     this.#o.clock.baseline(sidecar, record ? record.snapshotAt : mtime);
-    if (this.#o.clock.advance(sidecar, mtime) && fs.existsSync(file)) {
-      this.#handedOver.delete(file);
-      this.#o.onReady(file, this.remotePathOf(file));
+    if (!this.#o.clock.advance(sidecar, mtime)) return;
+    if (isSidecar(file) || !fs.existsSync(file)) {
+      // A sidecar never uploads another sidecar; a touch for a file that is not there does nothing.
+      this.#o.logger.warn(`${sidecar} was touched, but ${isSidecar(file) ? 'a sidecar is never uploaded' : `${path.basename(file)} does not exist`}; nothing to upload`);
+      return;
     }
+    this.#handedOver.delete(file);
+    this.#o.onReady(file, this.remotePathOf(file));
   }
 
   async close(): Promise<void> {

@@ -30,9 +30,17 @@ export class SidecarClock {
   }
 }
 
+/**
+ * The sidecar's mtime, or null when there is none to read. Never throws: a sidecar anyone can
+ * create may be a symlink loop (ELOOP) or sit under a file (ENOTDIR), and a throw from a watch
+ * callback would crash the subtask, and at start again and again.
+ */
 export function sidecarMtime(sidecar: string): number | null {
-  const stats = fs.statSync(sidecar, { throwIfNoEntry: false });
-  return stats ? stats.mtimeMs : null;
+  try {
+    return fs.statSync(sidecar, { throwIfNoEntry: false })?.mtimeMs ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Watches the sidecars of a fixed list of data files. */

@@ -278,10 +278,12 @@ export class Uploader {
 
   /** Requeues (or drops, if superseded) the snapshot; returns whether this lane should go on. */
   async #afterFailure(lane: Lane, snapshot: Snapshot, error: unknown): Promise<boolean> {
+    if ((error as { code?: unknown }).code === 'UNSAFE_PATH') return this.#refuse(snapshot, error);
     if (this.#pending.has(snapshot.id)) {
       await this.#discard(snapshot, 'a newer snapshot replaced it');
     } else {
-      this.#pending = new Map([[snapshot.id, snapshot], ...this.#pending]);
+      // At the back: a file that fails by itself (a name the server refuses) must not hold up the others.
+      this.#pending.set(snapshot.id, snapshot);
     }
     if (this.#operations.signal.aborted) return false;
     const info = this.#o.describeError(error);
@@ -296,6 +298,19 @@ export class Uploader {
       return false;
     }
     await this.#waitBeforeRetry(error, snapshot.source);
+    return true;
+  }
+
+  /**
+   * The transport can never send this file under its name (checked before any I/O, so the
+   * connection is fine): report it once, drop the snapshot (the source keeps the data) and go on.
+   */
+  async #refuse(snapshot: Snapshot, error: unknown): Promise<boolean> {
+    const info = this.#o.describeError(error);
+    await this.#discard(snapshot, info.message);
+    this.#o.status.recordError(info, snapshot.source);
+    this.#o.logger.error(`${info.message} [${info.code}]; ${snapshot.source} is not uploaded: rename it to deliver it`);
+    this.#o.emit('upload-failed', { file: snapshot.source, error: info, willRetry: false });
     return true;
   }
 

@@ -21,7 +21,8 @@ import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { joinRemote, joinRemoteDir } from './remotePath.js';
+import { shortenName } from '../shared/atomicCopy.js';
+import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
 import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
@@ -156,6 +157,7 @@ export class FtpTransport implements Transport {
       const session = this.#requireSession();
       // joinRemote refuses anything that would leave remoteDir (UNSAFE_PATH), before any network I/O.
       const target = joinRemote(session.baseDir, remotePath);
+      assertFtpSafe(target);
       session.busy = true;
       // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
       const onAbort = () => session.client.close();
@@ -540,7 +542,7 @@ async function assertFolder(client: Client, dir: string): Promise<void> {
 
 /** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */
 function temporaryName(finalName: string): string {
-  return `.${finalName.slice(0, 100)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+  return `.${shortenName(finalName)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
 }
 
 /** MFMT takes UTC `YYYYMMDDHHMMSS`; whole seconds are what every server accepts. */

@@ -17,6 +17,11 @@ export function safeRemotePath(relative: string): string {
   return parts.join('/');
 }
 
+/** FTP commands end at CR LF: a path holding either cannot be sent (basic-ftp refuses it too). */
+export function assertFtpSafe(remotePath: string): void {
+  if (/[\r\n]/.test(remotePath)) throw unsafe(remotePath, 'contains a line break (CR or LF), which FTP commands cannot carry');
+}
+
 function unsafe(relative: string, why: string): PushtaskError {
   return new PushtaskError('UNSAFE_PATH', `Refusing remote path ${JSON.stringify(relative)}: it ${why}`);
 }

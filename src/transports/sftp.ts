@@ -11,6 +11,7 @@ import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
+import { shortenName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
@@ -131,7 +132,7 @@ export class SftpTransport implements Transport {
     if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
     const target = joinRemote(this.#config.remoteDir, request.remotePath);
     const dir = path.posix.dirname(target);
-    const temp = `${dir}/.${path.posix.basename(target).slice(0, 100)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+    const temp = `${dir}/.${shortenName(path.posix.basename(target))}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
     const onAbort = () => void this.close();
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
