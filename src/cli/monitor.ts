@@ -64,8 +64,9 @@ export const command: Command = {
     const intervalSec = values.interval === undefined ? DEFAULT_INTERVAL_SEC : Number(values.interval);
     if (!(intervalSec > 0)) throw new UsageError(`--interval: expected seconds > 0, got ${JSON.stringify(values.interval)}`, 'monitor');
 
-    // A monitor-only config needs no watch list: one is filled in that is never used.
-    const loaded = await loadConfigFile(path.resolve(io.cwd, values.config), { defaults: { watch: [{ dir: '.' }] } });
+    // A monitor-only config needs no watch list: one is filled in that is never used (a file, not a
+    // folder, so that no check about drop folders containing the destination applies to it).
+    const loaded = await loadConfigFile(path.resolve(io.cwd, values.config), { defaults: { watch: [{ file: 'unused-by-monitor' }] } });
     const heartbeats = await RemoteHeartbeats.open(loaded.resolved, Boolean(values.debug));
     try {
       if (!values.watch) {

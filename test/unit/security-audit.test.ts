@@ -70,9 +70,9 @@ describe('scripts/audit.sh', () => {
     expect(audit(unreachable[0]).output).toContain('405 Method Not Allowed');
   });
 
-  it('is run by .ci/run after the README commands `npm install` and `npm test`', () => {
+  it('is run by .ci/run after the README commands `npm install` and `npm test` (and the chaos suite)', () => {
     const ci = fs.readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
     const steps = ci.split('\n').filter((line) => /^(npm |bash scripts\/audit\.sh)/.test(line));
-    expect(steps).toEqual(['npm install', 'npm test', 'bash scripts/audit.sh']);
+    expect(steps).toEqual(['npm install', 'npm test', 'npm run test:chaos', 'bash scripts/audit.sh']);
   });
 });
