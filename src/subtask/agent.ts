@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ResolvedConfig, ResolvedWatchDir, ResolvedWatchFile } from '../config/resolve.js';
 import { errorMessage, toErrorInfo, type ErrorInfo } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { retryDelay } from '../shared/retryPolicy.js';
 import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
 import { sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
@@ -42,6 +43,8 @@ export class Agent {
   /** Source states already snapshotted in the spool at start (residuals, leftovers). */
   readonly #queuedStates = new Set<string>();
   readonly #snapshotRetries = new Set<NodeJS.Timeout>();
+  /** Snapshot failures in a row per source (a full disk, a read error). */
+  readonly #snapshotFailures = new Map<string, number>();
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -212,6 +215,7 @@ export class Agent {
       do {
         this.#snapshotting.set(source, false);
         const snapshot = await this.#spool.snapshot({ kind, source, remotePath, ...(target.append ? { append: this.#appendBase(source) } : {}) });
+        this.#snapshotFailures.delete(source);
         if (snapshot) {
           if (target.append && snapshot.appendFrom === undefined) {
             this.#logger.info(`${source} shrank or was rewritten since its last delivery: uploading it whole`);
@@ -225,7 +229,11 @@ export class Agent {
       } while (this.#snapshotting.get(source) && !this.#stopped);
     } catch (error) {
       const info = this.describeError(error);
-      const delay = this.#config.retry.quickDelayMs;
+      // The retry schedule of uploads: a disk that stays full is retried every longDelayMs, not
+      // every quickDelayMs with a log line each time.
+      const failures = (this.#snapshotFailures.get(source) ?? 0) + 1;
+      this.#snapshotFailures.set(source, failures);
+      const delay = retryDelay(this.#config.retry, failures, error);
       this.#status.recordError(info, source);
       if (info.code === 'UNSAFE_PATH') {
         // The name can never become a remote path: retrying would only repeat this line forever.
