@@ -42,7 +42,7 @@ for (;;) {
 const loop = monitorEventLoopDelay({ resolution: 1 });
 setTimeout(() => loop.enable(), 1000);
 // Cumulative since this host started (a kill -9 loses at most the last 250 ms of samples).
-setInterval(() => loop.count > 0 && send({ type: 'loop', maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 }), 250);
+setInterval(() => loop.count > 0 && send({ type: 'loop', count: loop.count, maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 }), 250);
 
 process.on('message', (message: { type: string; file?: string }) => {
   if (message.type === 'notify' && message.file) {
