@@ -1,16 +1,20 @@
 /**
  * Residual data: at start, data left from earlier runs that was never delivered is copied into
- * the spool so the subtask uploads it first — files in the data folder with the watched files'
- * extensions, and drop-folder files. Unlike pysubtask, a file the ledger says was delivered exactly
- * as it is now is skipped (it would only be sent again).
+ * the spool so the subtask uploads it first: files in the data folder with the watched files'
+ * extensions. Unlike pysubtask, a file the ledger says was delivered exactly as it is now is
+ * skipped (it would only be sent again).
+ *
+ * Drop-folder files need no copy here: the subtask's first scan of each drop folder, before it
+ * reports ready, queues every file the ledger has not seen delivered as it is now. Copying them
+ * here as well only delayed the subtask's start (8–12 s for 1,000 files, one after another).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { Ledger } from '../spool/ledger.js';
 import type { Spool, SnapshotKind } from '../spool/spool.js';
-import { dropFolderExclusions, dropRemotePath, isExcludedFromDropFolder, isIgnoredName, listDropFolder } from '../subtask/dropFolders.js';
-import { isSidecar } from '../shared/sidecar.js';
+import { forEachLimited } from '../shared/limit.js';
+import { isIgnoredName } from '../subtask/dropFolders.js';
 
 export interface ResidualCandidate {
   source: string;
@@ -30,13 +34,6 @@ export function findResiduals(config: ResolvedConfig): ResidualCandidate[] {
       found.set(source, { source, remotePath: dirent.name });
     }
   }
-  for (const entry of config.watch) {
-    if (entry.kind !== 'dir') continue;
-    const excluded = dropFolderExclusions(config, entry);
-    for (const source of listDropFolder(entry, (file) => isExcludedFromDropFolder(file, excluded))) {
-      if (!isSidecar(source)) found.set(source, { source, remotePath: dropRemotePath(entry, source) });
-    }
-  }
   return [...found.values()];
 }
 
@@ -48,14 +45,17 @@ function readDir(dir: string): fs.Dirent[] {
   }
 }
 
-/** Snapshots every residual not already delivered as it is; returns how many were queued. */
+/** Residuals snapshotted at once: their fsyncs share the file system's journal commits. */
+const PRECOPY_CONCURRENCY = 8;
+
+/** Snapshots every residual not already delivered as it is; returns the files queued. */
 export async function precopyResiduals(config: ResolvedConfig, spool: Spool, ledger: Ledger): Promise<string[]> {
   const queued: string[] = [];
   const kind: SnapshotKind = 'residual';
-  for (const candidate of findResiduals(config)) {
+  await forEachLimited(findResiduals(config), PRECOPY_CONCURRENCY, async (candidate) => {
     const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
-    if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) continue;
+    if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) return;
     if (await spool.snapshot({ kind, ...candidate })) queued.push(candidate.source);
-  }
+  });
   return queued;
 }

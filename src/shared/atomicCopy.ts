@@ -34,16 +34,26 @@ export interface AtomicCopyOptions {
   signal?: AbortSignal;
 }
 
-/** Returns the size of the copy. */
+/**
+ * Returns the size of the copy. The copy itself is `fs.copyFile` (copy_file_range on Linux: the
+ * kernel copies, no bytes pass through JavaScript); the rest goes through one handle, so the temp
+ * file's path is resolved twice (copy, open) instead of five times.
+ */
 export async function atomicCopy(source: string, target: string, options: AtomicCopyOptions = {}): Promise<number> {
   if (options.mkdir) await fs.mkdir(path.dirname(target), { recursive: true, mode: options.private ? 0o700 : 0o777 });
   const temp = tempSiblingName(target);
   try {
     await fs.copyFile(source, temp);
-    if (options.private) await fs.chmod(temp, 0o600);
-    await fsyncPath(temp);
-    if (options.mtime) await fs.utimes(temp, options.mtime, options.mtime);
-    const { size } = await fs.stat(temp);
+    let size: number;
+    const handle = await fs.open(temp, 'r+');
+    try {
+      if (options.private) await handle.chmod(0o600);
+      if (options.mtime) await handle.utimes(options.mtime, options.mtime);
+      await handle.sync();
+      ({ size } = await handle.stat());
+    } finally {
+      await handle.close();
+    }
     options.signal?.throwIfAborted();
     await fs.rename(temp, target);
     return size;

@@ -9,8 +9,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
-import { atomicCopy, isTempName } from '../shared/atomicCopy.js';
+import { atomicCopy, isTempName, tempSiblingName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { safeRemotePath } from '../transports/remotePath.js';
 
@@ -96,7 +95,7 @@ export class Spool {
     };
     // No fsync for the meta: after a power cut a snapshot without its meta is dropped at recovery,
     // and the catch-up at start re-snapshots the source, which is where the data still is.
-    await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600, fsync: false });
+    await writeNewMeta(metaPath, meta);
     try {
       for (let attempt = 1; ; attempt += 1) {
         await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true });
@@ -118,15 +117,15 @@ export class Spool {
     if (before.size !== meta.size || before.mtimeMs !== meta.mtimeMs) {
       meta.size = before.size;
       meta.mtimeMs = before.mtimeMs;
-      await writeFileAtomic(metaPath, JSON.stringify(meta), { mode: 0o600, fsync: false });
+      await replaceMeta(metaPath, meta);
     }
     return { ...meta, dataPath, metaPath };
   }
 
   /** Deletes a snapshot: bytes first, so a crash in between leaves only a harmless meta file. */
   async remove(snapshot: Pick<Snapshot, 'dataPath' | 'metaPath'>): Promise<void> {
-    await fs.rm(snapshot.dataPath, { force: true });
-    await fs.rm(snapshot.metaPath, { force: true });
+    await unlinkIfPresent(snapshot.dataPath);
+    await unlinkIfPresent(snapshot.metaPath);
   }
 
   /**
@@ -140,7 +139,8 @@ export class Spool {
     const newest = new Map<string, Snapshot>();
     const doomed: string[] = [];
     for (const name of names) {
-      // Our temp copies, and write-file-atomic's temp files (`<name>.json.<n>`) of a killed write.
+      // Our temp copies, and write-file-atomic's temp files (`<name>.json.<n>`) of a killed write
+      // (earlier versions wrote metas with it).
       if (isTempName(name) || /\.json\.\d+$/.test(name)) {
         doomed.push(name);
         continue;
@@ -177,6 +177,35 @@ export class Spool {
     }
     await Promise.all(doomed.map((name) => fs.rm(path.join(this.dir, name), { force: true })));
     return [...newest.values()].sort((a, b) => a.version - b.version);
+  }
+}
+
+/**
+ * The first meta of a snapshot is written in place: its `.snap` does not exist yet, so a torn
+ * meta is crash debris that `recover()` removes. No fsync (see the comment at the call).
+ */
+async function writeNewMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
+  await fs.writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
+}
+
+/** A meta whose `.snap` already exists is replaced atomically (temp name, rename), without fsync. */
+async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
+  const temp = tempSiblingName(metaPath);
+  try {
+    await fs.writeFile(temp, JSON.stringify(meta), { mode: 0o600 });
+    await fs.rename(temp, metaPath);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 

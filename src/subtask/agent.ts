@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ResolvedConfig, ResolvedWatchDir, ResolvedWatchFile } from '../config/resolve.js';
 import { errorMessage, toErrorInfo, type ErrorInfo } from '../shared/errors.js';
+import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
 import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
 import { sidecarOf } from '../shared/sidecar.js';
@@ -21,6 +22,12 @@ import { StatusReporter } from './status.js';
 import { Uploader, type Emit } from './uploader.js';
 
 export const LEDGER_FILE = 'state.json';
+
+/**
+ * Snapshots taken at once. A backlog (1,000 files dropped together) used to start a copy each at
+ * the same moment: the first finished only when nearly all had, so uploads began seconds late.
+ */
+const SNAPSHOT_CONCURRENCY = 8;
 
 export class Agent {
   readonly #config: ResolvedConfig;
@@ -42,6 +49,7 @@ export class Agent {
   /** Source states already snapshotted in the spool at start (residuals, leftovers). */
   readonly #queuedStates = new Set<string>();
   readonly #snapshotRetries = new Set<NodeJS.Timeout>();
+  readonly #snapshotSlots = new Slots(SNAPSHOT_CONCURRENCY);
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -190,7 +198,7 @@ export class Agent {
     try {
       do {
         this.#snapshotting.set(source, false);
-        const snapshot = await this.#spool.snapshot({ kind, source, remotePath });
+        const snapshot = await this.#snapshotSlots.run(() => this.#spool.snapshot({ kind, source, remotePath }));
         if (snapshot) this.#uploader.enqueue(snapshot);
         else this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
       } while (this.#snapshotting.get(source) && !this.#stopped);

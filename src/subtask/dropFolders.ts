@@ -89,6 +89,7 @@ export class DropFolderWatcher {
   readonly #handedOver = new Map<string, string>();
   readonly #rechecks = new Map<string, NodeJS.Timeout>();
   #watcher: FSWatcher | null = null;
+  #firstScan = false;
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
@@ -114,7 +115,12 @@ export class DropFolderWatcher {
     this.#watcher.on('change', (file) => this.#onEvent(file));
     this.#watcher.on('unlink', (file) => this.#forget(file));
     this.#watcher.on('error', (error) => logger.warn({ err: error }, `Watching drop folder ${entry.path} failed; rescanning every interval instead`));
-    this.rescan();
+    this.#firstScan = true;
+    try {
+      this.rescan();
+    } finally {
+      this.#firstScan = false;
+    }
   }
 
   #isExcluded(file: string): boolean {
@@ -164,6 +170,12 @@ export class DropFolderWatcher {
     }
     const now = this.#now();
     const seen = this.#observations.get(file);
+    if (!seen && this.#firstScan && now - stats.mtimeMs >= this.#o.entry.stableMs) {
+      // There before the agent started and not written to for `stableMs` (a write sets the mtime
+      // to now): the backlog of a previous run goes out at once instead of after another wait.
+      this.#handOver(file, key);
+      return;
+    }
     if (seen && seen.size === stats.size && seen.mtimeMs === stats.mtimeMs) {
       if (now - seen.since >= this.#o.entry.stableMs) {
         this.#handOver(file, key);
@@ -187,15 +199,23 @@ export class DropFolderWatcher {
   #handOver(file: string, key: string): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
-    const sidecar = sidecarOf(file);
+    // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
+    // Off the event loop: creating a file waits for the file system's journal, which is busy
+    // while snapshots are being fsynced (~1 ms each with a backlog of 1,000 files).
+    void this.#createSidecar(sidecarOf(file)).then(() => this.#o.onReady(file, this.remotePathOf(file)));
+  }
+
+  async #createSidecar(sidecar: string): Promise<void> {
     try {
-      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
-      fs.closeSync(fs.openSync(sidecar, 'a'));
-      this.#o.clock.baseline(sidecar, sidecarMtime(sidecar) ?? 0);
+      const handle = await fs.promises.open(sidecar, 'a');
+      try {
+        this.#o.clock.baseline(sidecar, (await handle.stat()).mtimeMs);
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
     }
-    this.#o.onReady(file, this.remotePathOf(file));
   }
 
   #checkSidecar(sidecar: string): void {

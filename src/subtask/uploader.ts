@@ -71,6 +71,7 @@ export class Uploader {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#lastActivityAt = this.#now();
+    options.status.setQueueSource(() => ({ pending: this.#pending.values(), inFlight: this.#inFlight.values() }));
   }
 
   get description(): string {
@@ -110,7 +111,7 @@ export class Uploader {
   #kick(): void {
     if (this.#stopping) return;
     const running = this.#lanes.filter((lane) => lane.loop).length;
-    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available() + running) : Math.min(1, this.#available());
+    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available(this.#o.transfers) + running) : Math.min(1, this.#available(1));
     for (let index = 0; index < this.#o.transfers && this.#lanes.filter((lane) => lane.loop).length < wanted; index += 1) {
       const lane = this.#lane(index);
       if (lane.loop) continue;
@@ -121,9 +122,12 @@ export class Uploader {
     }
   }
 
-  #available(): number {
+  /** Snapshots ready to go (not waiting behind an upload of the same file), counted up to `upTo`. */
+  #available(upTo = 1): number {
     let count = 0;
-    for (const id of this.#pending.keys()) if (!this.#inFlight.has(id)) count += 1;
+    for (const id of this.#pending.keys()) {
+      if (!this.#inFlight.has(id) && (count += 1) >= upTo) break;
+    }
     return count;
   }
 
@@ -307,8 +311,9 @@ export class Uploader {
     for (const lane of this.#lanes) await this.#disconnect(lane, 'stop');
   }
 
+  /** status.json reads the queue itself when it is written (throttled). */
   #publish(): void {
-    this.#o.status.setQueue([...this.#pending.values()], [...this.#inFlight.values()]);
+    this.#o.status.changed();
   }
 }
 
