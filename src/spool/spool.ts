@@ -7,6 +7,7 @@
  * confirmed the upload.
  */
 import { createHash } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { atomicCopy, isTempName, tempSiblingName } from '../shared/atomicCopy.js';
@@ -180,22 +181,25 @@ export class Spool {
   }
 }
 
+// The helpers below are synchronous: metadata calls of microseconds on the local spool, where a
+// thread-pool round trip per call cost more than the call (see atomicCopy).
+
 /**
  * The first meta of a snapshot is written in place: its `.snap` does not exist yet, so a torn
  * meta is crash debris that `recover()` removes. No fsync (see the comment at the call).
  */
 async function writeNewMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
-  await fs.writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
+  fsSync.writeFileSync(metaPath, JSON.stringify(meta), { mode: 0o600 });
 }
 
 /** A meta whose `.snap` already exists is replaced atomically (temp name, rename), without fsync. */
 async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
   const temp = tempSiblingName(metaPath);
   try {
-    await fs.writeFile(temp, JSON.stringify(meta), { mode: 0o600 });
-    await fs.rename(temp, metaPath);
+    fsSync.writeFileSync(temp, JSON.stringify(meta), { mode: 0o600 });
+    fsSync.renameSync(temp, metaPath);
   } catch (error) {
-    await fs.rm(temp, { force: true });
+    fsSync.rmSync(temp, { force: true });
     throw error;
   }
 }
@@ -203,18 +207,14 @@ async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> 
 /** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
 async function unlinkIfPresent(file: string): Promise<void> {
   try {
-    await fs.unlink(file);
+    fsSync.unlinkSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
 async function statOrNull(file: string): Promise<{ size: number; mtimeMs: number } | null> {
-  try {
-    const stats = await fs.stat(file);
-    return stats.isFile() ? { size: stats.size, mtimeMs: stats.mtimeMs } : null;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const stats = fsSync.statSync(file, { throwIfNoEntry: false });
+  if (!stats) return null;
+  return stats.isFile() ? { size: stats.size, mtimeMs: stats.mtimeMs } : null;
 }

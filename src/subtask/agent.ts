@@ -132,7 +132,7 @@ export class Agent {
     this.#catchUp();
     this.#sidecars.poll();
     for (const folder of this.#dropFolders) folder.start();
-    await this.#tick();
+    await this.#tick({ rescan: false }); // the sidecars and drop folders were just looked at
     this.#tickTimer = setInterval(() => void this.#tick(), this.#config.intervalMs);
     await this.#status.flush(); // `pushtask status` works from the first moment
     this.#logger.info(
@@ -152,11 +152,13 @@ export class Agent {
     }
   }
 
-  async #tick(): Promise<void> {
+  async #tick({ rescan = true } = {}): Promise<void> {
     if (this.#stopped) return;
     try {
-      this.#sidecars.poll();
-      for (const folder of this.#dropFolders) folder.rescan();
+      if (rescan) {
+        this.#sidecars.poll();
+        for (const folder of this.#dropFolders) folder.rescan();
+      }
       await this.#beatIfDue();
       await this.#uploader.checkDeadTime();
     } catch (error) {

@@ -199,23 +199,19 @@ export class DropFolderWatcher {
   #handOver(file: string, key: string): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
-    // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
-    // Off the event loop: creating a file waits for the file system's journal, which is busy
-    // while snapshots are being fsynced (~1 ms each with a backlog of 1,000 files).
-    void this.#createSidecar(sidecarOf(file)).then(() => this.#o.onReady(file, this.remotePathOf(file)));
-  }
-
-  async #createSidecar(sidecar: string): Promise<void> {
+    const sidecar = sidecarOf(file);
     try {
-      const handle = await fs.promises.open(sidecar, 'a');
+      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
+      const fd = fs.openSync(sidecar, 'a');
       try {
-        this.#o.clock.baseline(sidecar, (await handle.stat()).mtimeMs);
+        this.#o.clock.baseline(sidecar, fs.fstatSync(fd).mtimeMs);
       } finally {
-        await handle.close();
+        fs.closeSync(fd);
       }
     } catch (error) {
       this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
     }
+    this.#o.onReady(file, this.remotePathOf(file));
   }
 
   #checkSidecar(sidecar: string): void {

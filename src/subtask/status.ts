@@ -1,6 +1,8 @@
 /**
  * `status.json` in the spool: what the agent is doing, for `pushtask status` and for people.
- * Written atomically and at most every 250 ms; error texts are scrubbed of secrets.
+ * Written atomically and at most every 250 ms; error texts are scrubbed of secrets. Not fsynced:
+ * it is information, rewritten at every start, and an fsync 4 times a second competed with the
+ * snapshots' own.
  */
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -135,7 +137,7 @@ export class StatusReporter {
     if (!this.status.running) this.status.inFlight = [];
     const content = JSON.stringify(this.status, null, 2);
     this.#writing = this.#writing
-      .then(() => writeFileAtomic(this.file, content, { mode: 0o600 }))
+      .then(() => writeFileAtomic(this.file, content, { mode: 0o600, fsync: false }))
       .catch(() => {
         // A status file we could not write must not stop deliveries; the next write retries.
       });
