@@ -40,6 +40,8 @@ export interface AtomicCopyOptions {
   private?: boolean;
   /** Checked before the rename: a copy abandoned by a timeout must never land over a newer one. */
   signal?: AbortSignal;
+  /** fsync the copy before the rename. @default true */
+  sync?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function atomicCopy(source: string, target: string, options: Atomic
     try {
       if (options.private) fsSync.fchmodSync(fd, 0o600);
       if (options.mtime) fsSync.futimesSync(fd, options.mtime, options.mtime);
-      await fsync(fd);
+      if (options.sync ?? true) await fsync(fd);
       ({ size } = fsSync.fstatSync(fd));
     } finally {
       fsSync.closeSync(fd);
@@ -70,5 +72,22 @@ export async function atomicCopy(source: string, target: string, options: Atomic
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** fsyncs a file; false when it is gone. */
+export async function syncFile(file: string): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    await fsync(fd);
+    return true;
+  } finally {
+    fsSync.closeSync(fd);
   }
 }

@@ -5,12 +5,19 @@
  * a crash and removed. `id` is derived from the remote path, so a newer snapshot of the same file
  * supersedes an older one: latest content wins. Snapshots are deleted only after the transport
  * confirmed the upload.
+ *
+ * With `deferSyncMs` (the subtask's spool, on Linux) the fsync of the bytes waits: a snapshot
+ * uploaded within that time is never fsynced, one still here then is. Until it is, its meta
+ * carries `unsyncedBoot`, the kernel's boot id: bytes that were never fsynced are intact as long
+ * as the machine has not restarted (a killed process loses nothing that reached the page cache),
+ * so `recover()` trusts them in the same boot and drops them after a reboot, leaving the source
+ * to the catch-up, as it already does for a snapshot whose meta (never fsynced) did not survive.
  */
 import { createHash } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { atomicCopy, isTempName, tempSiblingName } from '../shared/atomicCopy.js';
+import { atomicCopy, isTempName, syncFile, tempSiblingName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { safeRemotePath } from '../transports/remotePath.js';
 
@@ -29,6 +36,8 @@ export interface SnapshotMeta {
   mtimeMs: number;
   /** When the snapshot started: every notify before this moment is covered by it. */
   queuedAt: number;
+  /** Set while the bytes are not fsynced: the boot they are valid in (see the module comment). */
+  unsyncedBoot?: string;
 }
 
 export interface Snapshot extends SnapshotMeta {
@@ -49,12 +58,24 @@ export function snapshotId(remotePath: string): string {
   return createHash('sha256').update(remotePath).digest('hex').slice(0, 20);
 }
 
+export interface SpoolOptions {
+  /** fsync a snapshot's bytes only once it has waited this long (Linux; see the module comment). */
+  deferSyncMs?: number;
+}
+
 export class Spool {
   readonly dir: string;
   #lastVersion = 0;
+  /** The boot id when syncs are deferred, else null (every snapshot is fsynced at once). */
+  readonly #deferBoot: string | null;
+  readonly #deferSyncMs: number;
+  /** Snapshots whose bytes are not fsynced yet, by data path, with their timers. */
+  readonly #unsynced = new Map<string, { snapshot: Snapshot; timer: NodeJS.Timeout }>();
 
-  constructor(dir: string) {
+  constructor(dir: string, options: SpoolOptions = {}) {
     this.dir = dir;
+    this.#deferSyncMs = options.deferSyncMs ?? 0;
+    this.#deferBoot = this.#deferSyncMs > 0 ? bootId() : null;
   }
 
   async ensureDir(): Promise<void> {
@@ -93,13 +114,14 @@ export class Spool {
       size: before.size,
       mtimeMs: before.mtimeMs,
       queuedAt,
+      ...(this.#deferBoot && { unsyncedBoot: this.#deferBoot }),
     };
     // No fsync for the meta: after a power cut a snapshot without its meta is dropped at recovery,
     // and the catch-up at start re-snapshots the source, which is where the data still is.
     await writeNewMeta(metaPath, meta);
     try {
       for (let attempt = 1; ; attempt += 1) {
-        await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true });
+        await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true, sync: !this.#deferBoot });
         const after = await statOrNull(request.source);
         if (!after) break; // deleted after we copied it: the copy is the last state it had
         const stable = after.size === before.size && after.mtimeMs === before.mtimeMs;
@@ -120,11 +142,49 @@ export class Spool {
       meta.mtimeMs = before.mtimeMs;
       await replaceMeta(metaPath, meta);
     }
-    return { ...meta, dataPath, metaPath };
+    return this.#syncLater({ ...meta, dataPath, metaPath });
+  }
+
+  #syncLater(snapshot: Snapshot): Snapshot {
+    if (snapshot.unsyncedBoot) {
+      const timer = setTimeout(() => void this.#sync(snapshot.dataPath).catch(() => undefined), this.#deferSyncMs);
+      // Never keeps a process alive; syncPending() at stop covers what is left.
+      timer.unref();
+      this.#unsynced.set(snapshot.dataPath, { snapshot, timer });
+    }
+    return snapshot;
+  }
+
+  /**
+   * fsyncs the bytes, then rewrites the meta without `unsyncedBoot`. A failed fsync leaves the
+   * snapshot as it was: still valid in this boot, dropped after a reboot.
+   */
+  async #sync(dataPath: string): Promise<void> {
+    const entry = this.#unsynced.get(dataPath);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    const { snapshot } = entry;
+    const present = await syncFile(dataPath);
+    // Removed meanwhile (delivered or replaced): nothing left to mark.
+    if (this.#unsynced.get(dataPath) !== entry) return;
+    this.#unsynced.delete(dataPath);
+    if (!present) return;
+    const { dataPath: _data, metaPath, unsyncedBoot: _boot, ...meta } = snapshot;
+    await replaceMeta(metaPath, meta);
+  }
+
+  /** fsyncs every snapshot still waiting for it (at stop: a clean shutdown must not drop them). */
+  async syncPending(): Promise<void> {
+    await Promise.all([...this.#unsynced.keys()].map((dataPath) => this.#sync(dataPath).catch(() => undefined)));
   }
 
   /** Deletes a snapshot: bytes first, so a crash in between leaves only a harmless meta file. */
   async remove(snapshot: Pick<Snapshot, 'dataPath' | 'metaPath'>): Promise<void> {
+    const unsynced = this.#unsynced.get(snapshot.dataPath);
+    if (unsynced) {
+      clearTimeout(unsynced.timer);
+      this.#unsynced.delete(snapshot.dataPath);
+    }
     await unlinkIfPresent(snapshot.dataPath);
     await unlinkIfPresent(snapshot.metaPath);
   }
@@ -163,6 +223,11 @@ export class Spool {
         doomed.push(name, path.basename(dataPath));
         continue;
       }
+      // Bytes never fsynced, and the machine restarted since: they may not have reached the disk.
+      if (meta.unsyncedBoot !== undefined && meta.unsyncedBoot !== bootId()) {
+        doomed.push(name, path.basename(dataPath));
+        continue;
+      }
       const snapshot: Snapshot = { ...meta, id, version, dataPath, metaPath };
       const current = newest.get(id);
       if (!current || current.version < version) {
@@ -177,8 +242,23 @@ export class Spool {
       if (orphan && !present.has(`${orphan[1]}.${orphan[2]}.json`)) doomed.push(name);
     }
     await Promise.all(doomed.map((name) => fs.rm(path.join(this.dir, name), { force: true })));
-    return [...newest.values()].sort((a, b) => a.version - b.version);
+    // Left unsynced by a process that stopped in this boot: fsync them in due course here.
+    return [...newest.values()].sort((a, b) => a.version - b.version).map((snapshot) => this.#syncLater(snapshot));
   }
+}
+
+let currentBoot: string | null | undefined;
+
+/** The kernel's boot id (Linux), changed by every restart; null where there is none. */
+export function bootId(): string | null {
+  if (currentBoot === undefined) {
+    try {
+      currentBoot = fsSync.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      currentBoot = null;
+    }
+  }
+  return currentBoot;
 }
 
 // The helpers below are synchronous: metadata calls of microseconds on the local spool, where a

@@ -111,7 +111,8 @@ describe('drop folders', () => {
       ws.append('drop/growing.log', `line ${i}\n`);
       await new Promise((resolve) => setTimeout(resolve, 60));
     }
-    await waitFor(() => sameBytes(ws.path('drop/growing.log'), ws.path('remote/growing.log')), 'growing file delivered');
+    // The file lands remotely a moment before its `uploaded` event reaches the master: wait for both.
+    await waitFor(() => uploads.length > 0 && sameBytes(ws.path('drop/growing.log'), ws.path('remote/growing.log')), 'growing file delivered');
     expect(uploads.map((e) => e.bytes)).toEqual([fs.statSync(ws.path('drop/growing.log')).size]);
   });
 
