@@ -90,9 +90,6 @@ export class DropFolderWatcher {
   readonly #rechecks = new Map<string, NodeJS.Timeout>();
   #watcher: FSWatcher | null = null;
   #firstScan = false;
-  #closed = false;
-  /** Sidecars still to create, with when their files were handed over (insertion-ordered). */
-  readonly #sidecarsToCreate = new Map<string, number>();
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
@@ -202,43 +199,24 @@ export class DropFolderWatcher {
   #handOver(file: string, key: string): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
-    // A touch of the sidecar after this moment re-uploads the file; one before it is served by
-    // the upload that starts now.
-    const now = this.#now();
     const sidecar = sidecarOf(file);
-    this.#o.clock.baseline(sidecar, now);
-    if (!this.#sidecarsToCreate.has(sidecar)) {
-      this.#sidecarsToCreate.set(sidecar, now);
-      if (this.#sidecarsToCreate.size === 1) void this.#createSidecars();
+    try {
+      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
+      // Synchronous, on purpose: chokidar re-reads the whole folder (an lstat per entry) for as
+      // long as the folder keeps changing, and sidecars created in the background, competing with
+      // those reads for the thread pool, kept it changing for a whole backlog (50 re-reads of
+      // 2,000 entries for 1,000 files, 10 s of CPU). Created here, a backlog's sidecars appear in
+      // one burst at the first scan.
+      const fd = fs.openSync(sidecar, 'a');
+      try {
+        this.#o.clock.baseline(sidecar, fs.fstatSync(fd).mtimeMs);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
     }
     this.#o.onReady(file, this.remotePathOf(file));
-  }
-
-  /**
-   * Creates the sidecars of handed-over files, one at a time, in the background: creating a file
-   * costs from 0.1 to 2 ms here (the file system's journal), which a backlog of 1,000 files paid
-   * on the event loop before its first upload. A sidecar we create gets the hand-over time as its
-   * mtime, so it never looks like a touch that came after the upload (at the next start, touches
-   * are compared with the delivered snapshot's start). One that exists already (an earlier run,
-   * or someone touched it meanwhile) is left as it is.
-   */
-  async #createSidecars(): Promise<void> {
-    for (const [sidecar, handedOverAt] of this.#sidecarsToCreate) {
-      if (this.#closed) break;
-      try {
-        const handle = await fs.promises.open(sidecar, 'wx');
-        try {
-          const at = new Date(handedOverAt);
-          await handle.utimes(at, at);
-        } finally {
-          await handle.close();
-        }
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'EEXIST' && code !== 'ENOENT') this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
-      }
-      this.#sidecarsToCreate.delete(sidecar);
-    }
   }
 
   #checkSidecar(sidecar: string): void {
@@ -255,7 +233,6 @@ export class DropFolderWatcher {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     this.#rechecks.clear();
     await this.#watcher?.close();
