@@ -53,6 +53,8 @@ export interface SourceToSnapshot {
 }
 
 const MAX_COPY_ATTEMPTS = 5;
+/** Snapshots at least this big are freed in the background by remove(). */
+const BACKGROUND_UNLINK_BYTES = 16 * 1024 * 1024;
 
 export function snapshotId(remotePath: string): string {
   return createHash('sha256').update(remotePath).digest('hex').slice(0, 20);
@@ -178,14 +180,23 @@ export class Spool {
     await Promise.all([...this.#unsynced.keys()].map((dataPath) => this.#sync(dataPath).catch(() => undefined)));
   }
 
-  /** Deletes a snapshot: bytes first, so a crash in between leaves only a harmless meta file. */
-  async remove(snapshot: Pick<Snapshot, 'dataPath' | 'metaPath'>): Promise<void> {
+  /**
+   * Deletes a snapshot: bytes first, so a crash in between leaves only a harmless meta file. A big
+   * snapshot's bytes are renamed to a temp name (debris for recover()) and freed in the background:
+   * freeing 1 GiB of blocks takes ~0.3 s here, which the upload's `uploaded` event waited for.
+   */
+  async remove(snapshot: Pick<Snapshot, 'dataPath' | 'metaPath'> & { size?: number }): Promise<void> {
     const unsynced = this.#unsynced.get(snapshot.dataPath);
     if (unsynced) {
       clearTimeout(unsynced.timer);
       this.#unsynced.delete(snapshot.dataPath);
     }
-    await unlinkIfPresent(snapshot.dataPath);
+    if ((snapshot.size ?? 0) >= BACKGROUND_UNLINK_BYTES) {
+      const trash = tempSiblingName(snapshot.dataPath);
+      if (renameIfPresent(snapshot.dataPath, trash)) void fs.unlink(trash).catch(() => undefined);
+    } else {
+      await unlinkIfPresent(snapshot.dataPath);
+    }
     await unlinkIfPresent(snapshot.metaPath);
   }
 
@@ -290,6 +301,16 @@ async function unlinkIfPresent(file: string): Promise<void> {
     fsSync.unlinkSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+function renameIfPresent(from: string, to: string): boolean {
+  try {
+    fsSync.renameSync(from, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return false;
   }
 }
 

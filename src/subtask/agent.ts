@@ -108,7 +108,10 @@ export class Agent {
             isQueued: (file, size, mtimeMs) => this.#queuedStates.has(stateKey(file, size, mtimeMs)),
             clock: this.#clock,
             logger,
-            onReady: (file, remotePath) => this.#queueSnapshot('drop', file, remotePath),
+            onReady: (file, remotePath) => {
+              this.#uploader.warmUp();
+              this.#queueSnapshot('drop', file, remotePath);
+            },
           }),
       );
     this.#heartbeat = new HeartbeatSchedule(config.heartbeat.intervalSec, Date.now());
@@ -189,6 +192,7 @@ export class Agent {
     this.#status.countNotify();
     this.#uploader.noteActivity();
     this.#logger.debug(`Notified: ${file}`);
+    this.#uploader.warmUp();
     this.#queueSnapshot('data', file, path.basename(file));
   }
 

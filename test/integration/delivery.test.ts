@@ -24,8 +24,10 @@ describe('watched files', () => {
     ws = createWorkspace();
     ws.write('data/a.csv', 'time,value\n');
     const m = startMaster({ watch: [{ file: 'data/a.csv' }], intervalMs: 60_000 });
+    // The start-up catch-up of the never-delivered file; it may land before start() resolves.
+    const caughtUp = nextEvent(m, 'uploaded');
     await m.start({ uploadResiduals: false });
-    await nextEvent(m, 'uploaded'); // the start-up catch-up of the never-delivered file
+    await caughtUp;
 
     for (let row = 0; row < 5; row += 1) {
       ws.append('data/a.csv', `${row},${row * 2}\n`);
