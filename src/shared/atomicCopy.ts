@@ -46,28 +46,23 @@ export interface AtomicCopyOptions {
 
 /**
  * Returns the size of the copy. The copy itself is `fs.copyFile` (copy_file_range on Linux: the
- * kernel copies, no bytes pass through JavaScript) and the fsync runs on the thread pool; the
- * metadata calls around them (open, chmod, utimes, fstat, close, rename: microseconds each) are
- * synchronous. Each asynchronous call costs a round trip through the thread pool, several context
- * switches on a small machine: with a backlog of small files those cost more than the calls.
+ * kernel copies, no bytes pass through JavaScript). Calls that change the file system (chmod,
+ * utimes, rename) go through the thread pool: each may wait for the file system's journal (up to
+ * milliseconds while others fsync), which must not stall the event loop. Read-only calls (open
+ * an existing file, fstat, close) are synchronous: they never wait for the journal, and a
+ * thread-pool round trip costs more than they do.
  */
 export async function atomicCopy(source: string, target: string, options: AtomicCopyOptions = {}): Promise<number> {
   if (options.mkdir) await fs.mkdir(path.dirname(target), { recursive: true, mode: options.private ? 0o700 : 0o777 });
   const temp = tempSiblingName(target);
   try {
     await fs.copyFile(source, temp);
-    let size: number;
-    const fd = fsSync.openSync(temp, 'r+');
-    try {
-      if (options.private) fsSync.fchmodSync(fd, 0o600);
-      if (options.mtime) fsSync.futimesSync(fd, options.mtime, options.mtime);
-      if (options.sync ?? true) await fsync(fd);
-      ({ size } = fsSync.fstatSync(fd));
-    } finally {
-      fsSync.closeSync(fd);
-    }
+    if (options.private) await fs.chmod(temp, 0o600);
+    if (options.mtime) await fs.utimes(temp, options.mtime, options.mtime);
+    if (options.sync ?? true) await syncFile(temp);
+    const { size } = fsSync.statSync(temp);
     options.signal?.throwIfAborted();
-    fsSync.renameSync(temp, target);
+    await fs.rename(temp, target);
     return size;
   } catch (error) {
     await fs.rm(temp, { force: true });

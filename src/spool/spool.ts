@@ -72,7 +72,7 @@ export class Spool {
   readonly #deferBoot: string | null;
   readonly #deferSyncMs: number;
   /** Snapshots whose bytes are not fsynced yet, by data path, with their timers. */
-  readonly #unsynced = new Map<string, { snapshot: Snapshot; timer: NodeJS.Timeout }>();
+  readonly #unsynced = new Map<string, { snapshot: Snapshot; timer: NodeJS.Timeout; syncing?: Promise<void>; removed?: boolean }>();
 
   constructor(dir: string, options: SpoolOptions = {}) {
     this.dir = dir;
@@ -161,18 +161,20 @@ export class Spool {
    * fsyncs the bytes, then rewrites the meta without `unsyncedBoot`. A failed fsync leaves the
    * snapshot as it was: still valid in this boot, dropped after a reboot.
    */
-  async #sync(dataPath: string): Promise<void> {
+  #sync(dataPath: string): Promise<void> {
     const entry = this.#unsynced.get(dataPath);
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     clearTimeout(entry.timer);
-    const { snapshot } = entry;
-    const present = await syncFile(dataPath);
-    // Removed meanwhile (delivered or replaced): nothing left to mark.
-    if (this.#unsynced.get(dataPath) !== entry) return;
-    this.#unsynced.delete(dataPath);
-    if (!present) return;
-    const { dataPath: _data, metaPath, unsyncedBoot: _boot, ...meta } = snapshot;
-    await replaceMeta(metaPath, meta);
+    entry.syncing ??= (async () => {
+      try {
+        if (!(await syncFile(dataPath)) || entry.removed) return;
+        const { dataPath: _data, metaPath, unsyncedBoot: _boot, ...meta } = entry.snapshot;
+        await replaceMeta(metaPath, meta);
+      } finally {
+        if (this.#unsynced.get(dataPath) === entry) this.#unsynced.delete(dataPath);
+      }
+    })();
+    return entry.syncing;
   }
 
   /** fsyncs every snapshot still waiting for it (at stop: a clean shutdown must not drop them). */
@@ -189,11 +191,14 @@ export class Spool {
     const unsynced = this.#unsynced.get(snapshot.dataPath);
     if (unsynced) {
       clearTimeout(unsynced.timer);
+      unsynced.removed = true;
       this.#unsynced.delete(snapshot.dataPath);
+      // An fsync under way would otherwise write the meta back after we deleted it.
+      await unsynced.syncing?.catch(() => undefined);
     }
     if ((snapshot.size ?? 0) >= BACKGROUND_UNLINK_BYTES) {
       const trash = tempSiblingName(snapshot.dataPath);
-      if (renameIfPresent(snapshot.dataPath, trash)) void fs.unlink(trash).catch(() => undefined);
+      if (await renameIfPresent(snapshot.dataPath, trash)) void fs.unlink(trash).catch(() => undefined);
     } else {
       await unlinkIfPresent(snapshot.dataPath);
     }
@@ -272,25 +277,24 @@ export function bootId(): string | null {
   return currentBoot;
 }
 
-// The helpers below are synchronous: metadata calls of microseconds on the local spool, where a
-// thread-pool round trip per call cost more than the call (see atomicCopy).
+// The helpers below change the file system through the thread pool (see atomicCopy for why).
 
 /**
  * The first meta of a snapshot is written in place: its `.snap` does not exist yet, so a torn
  * meta is crash debris that `recover()` removes. No fsync (see the comment at the call).
  */
 async function writeNewMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
-  fsSync.writeFileSync(metaPath, JSON.stringify(meta), { mode: 0o600 });
+  await fs.writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
 }
 
 /** A meta whose `.snap` already exists is replaced atomically (temp name, rename), without fsync. */
 async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
   const temp = tempSiblingName(metaPath);
   try {
-    fsSync.writeFileSync(temp, JSON.stringify(meta), { mode: 0o600 });
-    fsSync.renameSync(temp, metaPath);
+    await fs.writeFile(temp, JSON.stringify(meta), { mode: 0o600 });
+    await fs.rename(temp, metaPath);
   } catch (error) {
-    fsSync.rmSync(temp, { force: true });
+    await fs.rm(temp, { force: true });
     throw error;
   }
 }
@@ -298,15 +302,15 @@ async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> 
 /** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
 async function unlinkIfPresent(file: string): Promise<void> {
   try {
-    fsSync.unlinkSync(file);
+    await fs.unlink(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
-function renameIfPresent(from: string, to: string): boolean {
+async function renameIfPresent(from: string, to: string): Promise<boolean> {
   try {
-    fsSync.renameSync(from, to);
+    await fs.rename(from, to);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
@@ -314,6 +318,7 @@ function renameIfPresent(from: string, to: string): boolean {
   }
 }
 
+/** Synchronous: a stat never waits for the journal, and is cheaper than a thread-pool round trip. */
 async function statOrNull(file: string): Promise<{ size: number; mtimeMs: number } | null> {
   const stats = fsSync.statSync(file, { throwIfNoEntry: false });
   if (!stats) return null;

@@ -90,6 +90,9 @@ export class DropFolderWatcher {
   readonly #rechecks = new Map<string, NodeJS.Timeout>();
   #watcher: FSWatcher | null = null;
   #firstScan = false;
+  #closed = false;
+  /** Sidecars being created, by path (see #createSidecar). */
+  readonly #sidecarsCreating = new Map<string, Promise<void>>();
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
@@ -100,27 +103,34 @@ export class DropFolderWatcher {
     return this.#o.entry.path;
   }
 
-  start(): void {
+  /**
+   * The first scan comes first and its sidecars are created before chokidar lists the folder:
+   * created under its watch, they made it re-read the whole folder (an lstat per entry) again and
+   * again. A file added meanwhile is found by the next rescan.
+   */
+  async start(): Promise<void> {
     const { entry, logger } = this.#o;
     fs.mkdirSync(entry.path, { recursive: true });
-    this.#watcher = watch(entry.path, {
-      ignored: (file) => file !== entry.path && this.#isExcluded(file),
-      depth: entry.recursive ? undefined : 0,
-      usePolling: entry.usePolling,
-      followSymlinks: entry.followSymlinks,
-      ignoreInitial: true, // the first rescan sees what is already there
-      persistent: false,
-    });
-    this.#watcher.on('add', (file) => this.#onEvent(file));
-    this.#watcher.on('change', (file) => this.#onEvent(file));
-    this.#watcher.on('unlink', (file) => this.#forget(file));
-    this.#watcher.on('error', (error) => logger.warn({ err: error }, `Watching drop folder ${entry.path} failed; rescanning every interval instead`));
     this.#firstScan = true;
     try {
       this.rescan();
     } finally {
       this.#firstScan = false;
     }
+    await Promise.all(this.#sidecarsCreating.values());
+    if (this.#closed) return;
+    this.#watcher = watch(entry.path, {
+      ignored: (file) => file !== entry.path && this.#isExcluded(file),
+      depth: entry.recursive ? undefined : 0,
+      usePolling: entry.usePolling,
+      followSymlinks: entry.followSymlinks,
+      ignoreInitial: true, // the first scan saw what was there
+      persistent: false,
+    });
+    this.#watcher.on('add', (file) => this.#onEvent(file));
+    this.#watcher.on('change', (file) => this.#onEvent(file));
+    this.#watcher.on('unlink', (file) => this.#forget(file));
+    this.#watcher.on('error', (error) => logger.warn({ err: error }, `Watching drop folder ${entry.path} failed; rescanning every interval instead`));
   }
 
   #isExcluded(file: string): boolean {
@@ -199,27 +209,44 @@ export class DropFolderWatcher {
   #handOver(file: string, key: string): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
+    // A touch of the sidecar after this moment re-uploads the file; one before it is served by
+    // the upload that starts now.
+    const now = this.#now();
     const sidecar = sidecarOf(file);
-    try {
-      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
-      // Synchronous, on purpose: chokidar re-reads the whole folder (an lstat per entry) for as
-      // long as the folder keeps changing, and sidecars created in the background, competing with
-      // those reads for the thread pool, kept it changing for a whole backlog (50 re-reads of
-      // 2,000 entries for 1,000 files, 10 s of CPU). Created here, a backlog's sidecars appear in
-      // one burst at the first scan.
-      const fd = fs.openSync(sidecar, 'a');
-      try {
-        this.#o.clock.baseline(sidecar, fs.fstatSync(fd).mtimeMs);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch (error) {
-      this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
+    this.#o.clock.baseline(sidecar, now);
+    if (!this.#sidecarsCreating.has(sidecar)) {
+      const creating = this.#createSidecar(sidecar, now).finally(() => this.#sidecarsCreating.delete(sidecar));
+      this.#sidecarsCreating.set(sidecar, creating);
     }
     this.#o.onReady(file, this.remotePathOf(file));
   }
 
+  /**
+   * Creates a handed-over file's sidecar off the event loop (creating a file may wait milliseconds
+   * for the file system's journal). It gets the hand-over time as its mtime, so it never looks
+   * like a touch that came after the upload (at the next start, touches are compared with the
+   * delivered snapshot's start). One that exists already (an earlier run, or someone touched it
+   * meanwhile) is kept.
+   */
+  async #createSidecar(sidecar: string, handedOverAt: number): Promise<void> {
+    try {
+      const handle = await fs.promises.open(sidecar, 'wx');
+      try {
+        const at = new Date(handedOverAt);
+        await handle.utimes(at, at);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOENT') this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
+    }
+  }
+
   #checkSidecar(sidecar: string): void {
+    // Being created by us: until its mtime is set back to the hand-over time it would look like a
+    // touch. A touch by someone else meanwhile is seen by the next rescan.
+    if (this.#sidecarsCreating.has(sidecar)) return;
     const file = sourceOfSidecar(sidecar);
     const mtime = sidecarMtime(sidecar);
     if (mtime === null) return;
@@ -233,6 +260,7 @@ export class DropFolderWatcher {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     this.#rechecks.clear();
     await this.#watcher?.close();

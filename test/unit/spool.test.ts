@@ -340,6 +340,9 @@ describe.runIf(bootId() !== null)('Spool with deferred fsync', () => {
     expect(recovered.map((s) => s.remotePath)).toEqual(['this-boot.csv', 'synced.csv']);
     expect(await listSpool()).toEqual([...kept.names, ...synced.names].sort());
     expect(await listSpool()).not.toContain(dropped.names[0]);
+    // This spool does not defer: the recovered unsynced snapshot is fsynced (and its mark cleared) at once.
+    await spool.syncPending();
+    expect((await readMeta(path.join(spoolDir, kept.names[0]!))).unsyncedBoot).toBeUndefined();
   });
 });
 
