@@ -142,7 +142,7 @@ export class Agent {
     if (this.#config.fsEvents) this.#sidecars.start();
     this.#catchUp();
     this.#sidecars.poll();
-    await Promise.all(this.#dropFolders.map((folder) => folder.start()));
+    for (const folder of this.#dropFolders) folder.start();
     await this.#tick({ rescan: false }); // the sidecars and drop folders were just looked at
     this.#tickTimer = setInterval(() => void this.#tick(), this.#config.intervalMs);
     await this.#status.flush(); // `pushtask status` works from the first moment

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ResolvedConfig, ResolvedWatchDir } from '../config/resolve.js';
 import { isTempName } from '../shared/atomicCopy.js';
+import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
 import { HEARTBEAT_SUFFIX, isSidecar, sidecarOf, sourceOfSidecar } from '../shared/sidecar.js';
 import type { Ledger } from '../spool/ledger.js';
@@ -93,6 +94,8 @@ export class DropFolderWatcher {
   #closed = false;
   /** Sidecars being created, by path (see #createSidecar). */
   readonly #sidecarsCreating = new Map<string, Promise<void>>();
+  /** Two at a time: a backlog's 1,000 creations must not queue ahead of its snapshots in the thread pool. */
+  readonly #sidecarSlots = new Slots(2);
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
@@ -104,21 +107,25 @@ export class DropFolderWatcher {
   }
 
   /**
-   * The first scan comes first and its sidecars are created before chokidar lists the folder:
-   * created under its watch, they made it re-read the whole folder (an lstat per entry) again and
-   * again. A file added meanwhile is found by the next rescan.
+   * Scans the folder, then starts watching it once the sidecars of what that scan handed over
+   * exist: created under chokidar's watch, they made it re-read the whole folder (an lstat per
+   * entry) again and again. Until then, and for anything its events miss, the rescans look.
    */
-  async start(): Promise<void> {
-    const { entry, logger } = this.#o;
-    fs.mkdirSync(entry.path, { recursive: true });
+  start(): void {
+    fs.mkdirSync(this.#o.entry.path, { recursive: true });
     this.#firstScan = true;
     try {
       this.rescan();
     } finally {
       this.#firstScan = false;
     }
+    void this.#watchOnceSidecarsExist();
+  }
+
+  async #watchOnceSidecarsExist(): Promise<void> {
     await Promise.all(this.#sidecarsCreating.values());
     if (this.#closed) return;
+    const { entry, logger } = this.#o;
     this.#watcher = watch(entry.path, {
       ignored: (file) => file !== entry.path && this.#isExcluded(file),
       depth: entry.recursive ? undefined : 0,
@@ -215,7 +222,7 @@ export class DropFolderWatcher {
     const sidecar = sidecarOf(file);
     this.#o.clock.baseline(sidecar, now);
     if (!this.#sidecarsCreating.has(sidecar)) {
-      const creating = this.#createSidecar(sidecar, now).finally(() => this.#sidecarsCreating.delete(sidecar));
+      const creating = this.#sidecarSlots.run(() => this.#createSidecar(sidecar, now)).finally(() => this.#sidecarsCreating.delete(sidecar));
       this.#sidecarsCreating.set(sidecar, creating);
     }
     this.#o.onReady(file, this.remotePathOf(file));
