@@ -222,7 +222,10 @@ export class DropFolderWatcher {
     const sidecar = sidecarOf(file);
     this.#o.clock.baseline(sidecar, now);
     if (!this.#sidecarsCreating.has(sidecar)) {
-      const creating = this.#sidecarSlots.run(() => this.#createSidecar(sidecar, now)).finally(() => this.#sidecarsCreating.delete(sidecar));
+      // The first scan's sidecars (a backlog) trickle out two at a time, ahead of chokidar; once
+      // chokidar watches, each creation makes it re-read the folder, so they go out at once.
+      const create = () => this.#createSidecar(sidecar, now);
+      const creating = (this.#firstScan ? this.#sidecarSlots.run(create) : create()).finally(() => this.#sidecarsCreating.delete(sidecar));
       this.#sidecarsCreating.set(sidecar, creating);
     }
     this.#o.onReady(file, this.remotePathOf(file));
