@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PushtaskConfig, TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
+import { isAlive } from '../src/shared/processes.js';
 
 export interface BenchOptions {
   /** Shorter windows and fewer samples: a smoke run, not numbers to quote. */
@@ -114,14 +115,6 @@ function removeStaleDists(): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Compiles src/ into bench/results/dist-<pid> (git-ignored) once per run; node_modules resolves from the repo. */
 function buildDist(): void {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { PushtaskError } from '../shared/errors.js';
+import { isAlive } from '../shared/processes.js';
 
 export const LOCK_STALE_MS = 10_000;
 /** How long a new agent waits for the subtask of a dead holder to exit. */
@@ -114,14 +115,6 @@ function readOwner(file: string): LockOwner | null {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function lockedError(spoolDir: string, lockfilePath: string, cause: unknown, why?: string): PushtaskError {
   return new PushtaskError(
