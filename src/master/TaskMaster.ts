@@ -36,7 +36,11 @@ export interface TaskMasterOptions {
 export interface StartOptions {
   /** Move files older than `archive.afterDays` into the archive first. @default true */
   archiveExpired?: boolean;
-  /** Copy undelivered residual data into the spool so it is uploaded first. @default true */
+  /**
+   * Copy undelivered residual data (data-folder files with the watched files' extensions) into the
+   * spool so it is uploaded first. Drop-folder files are queued by the subtask's first scan either way.
+   * @default true
+   */
   uploadResiduals?: boolean;
 }
 

@@ -114,14 +114,10 @@ export async function archiveExpiredFiles(folder: string, options: ArchiveOption
     if (isIgnoredName(name)) continue;
     const from = path.join(folder, name);
 
-    let stat: fs.Stats;
-    try {
-      // lstat: a symlink is never a regular file here, so it is never followed.
-      stat = await fs.promises.lstat(from);
-    } catch (err) {
-      if (errorCode(err) === 'ENOENT') continue; // removed since readdir: nothing to archive
-      throw err;
-    }
+    // lstat: a symlink is never a regular file here, so it is never followed. Synchronous: a
+    // read-only call, cheaper than a thread-pool round trip per file in a folder of thousands.
+    const stat = fs.lstatSync(from, { throwIfNoEntry: false });
+    if (!stat) continue; // removed since readdir: nothing to archive
     if (!stat.isFile() || !(now - stat.mtimeMs > maxAgeMs)) continue;
 
     const target = archiveTarget(folder, options.toFolder, name, stat.mtime);

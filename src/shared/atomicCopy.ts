@@ -3,12 +3,20 @@
  * copy to a temporary sibling, fsync, set the mtime, rename over the target.
  */
 import { randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
+
+const fsync = promisify(fsSync.fsync);
+
+/** Unique per process (random, drawn once) and per call (a counter): no RNG call per file. */
+const tempPrefix = randomBytes(4).toString('hex');
+let tempCounter = 0;
 
 export function tempSiblingName(target: string): string {
   const base = shortenName(path.basename(target));
-  return path.join(path.dirname(target), `.${base}.${randomBytes(4).toString('hex')}.pushtask-tmp`);
+  return path.join(path.dirname(target), `.${base}.${tempPrefix}${(tempCounter += 1).toString(36)}.pushtask-tmp`);
 }
 
 /**
@@ -48,23 +56,49 @@ export interface AtomicCopyOptions {
   private?: boolean;
   /** Checked before the rename: a copy abandoned by a timeout must never land over a newer one. */
   signal?: AbortSignal;
+  /** fsync the copy before the rename. @default true */
+  sync?: boolean;
 }
 
-/** Returns the size of the copy. */
+/**
+ * Returns the size of the copy. The copy itself is `fs.copyFile` (copy_file_range on Linux: the
+ * kernel copies, no bytes pass through JavaScript). Calls that change the file system (chmod,
+ * utimes, rename) go through the thread pool: each may wait for the file system's journal (up to
+ * milliseconds while others fsync), which must not stall the event loop. Read-only calls (open
+ * an existing file, fstat, close) are synchronous: they never wait for the journal, and a
+ * thread-pool round trip costs more than they do.
+ */
 export async function atomicCopy(source: string, target: string, options: AtomicCopyOptions = {}): Promise<number> {
   if (options.mkdir) await fs.mkdir(path.dirname(target), { recursive: true, mode: options.private ? 0o700 : 0o777 });
   const temp = tempSiblingName(target);
   try {
     await fs.copyFile(source, temp);
     if (options.private) await fs.chmod(temp, 0o600);
-    await fsyncPath(temp);
     if (options.mtime) await fs.utimes(temp, options.mtime, options.mtime);
-    const { size } = await fs.stat(temp);
+    if (options.sync ?? true) await syncFile(temp);
+    const { size } = fsSync.statSync(temp);
     options.signal?.throwIfAborted();
     await fs.rename(temp, target);
     return size;
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** fsyncs a file; false when it is gone. */
+export async function syncFile(file: string): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    await fsync(fd);
+    return true;
+  } finally {
+    fsSync.closeSync(fd);
   }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ResolvedConfig, ResolvedWatchDir } from '../config/resolve.js';
 import { isTempName } from '../shared/atomicCopy.js';
+import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
 import { HEARTBEAT_SUFFIX, isSidecar, sidecarOf, sourceOfSidecar } from '../shared/sidecar.js';
 import type { Ledger } from '../spool/ledger.js';
@@ -119,6 +120,12 @@ export class DropFolderWatcher {
   /** Names already reported as not valid UTF-8 (reported once, not every rescan). */
   readonly #undecodable = new Set<string>();
   #watcher: FSWatcher | null = null;
+  #firstScan = false;
+  #closed = false;
+  /** Sidecars being created, by path (see #createSidecar). */
+  readonly #sidecarsCreating = new Map<string, Promise<void>>();
+  /** Two at a time: a backlog's 1,000 creations must not queue ahead of its snapshots in the thread pool. */
+  readonly #sidecarSlots = new Slots(2);
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
@@ -129,22 +136,38 @@ export class DropFolderWatcher {
     return this.#o.entry.path;
   }
 
+  /**
+   * Scans the folder, then starts watching it once the sidecars of what that scan handed over
+   * exist: created under chokidar's watch, they made it re-read the whole folder (an lstat per
+   * entry) again and again. Until then, and for anything its events miss, the rescans look.
+   */
   start(): void {
+    fs.mkdirSync(this.#o.entry.path, { recursive: true });
+    this.#firstScan = true;
+    try {
+      this.rescan();
+    } finally {
+      this.#firstScan = false;
+    }
+    void this.#watchOnceSidecarsExist();
+  }
+
+  async #watchOnceSidecarsExist(): Promise<void> {
+    await Promise.all(this.#sidecarsCreating.values());
+    if (this.#closed) return;
     const { entry, logger } = this.#o;
-    fs.mkdirSync(entry.path, { recursive: true });
     this.#watcher = watch(entry.path, {
       ignored: (file) => file !== entry.path && this.#isExcluded(file),
       depth: entry.recursive ? undefined : 0,
       usePolling: entry.usePolling,
       followSymlinks: entry.followSymlinks,
-      ignoreInitial: true, // the first rescan sees what is already there
+      ignoreInitial: true, // the first scan saw what was there
       persistent: false,
     });
     this.#watcher.on('add', (file) => this.#onEvent(file));
     this.#watcher.on('change', (file) => this.#onEvent(file));
     this.#watcher.on('unlink', (file) => this.#forget(file));
     this.#watcher.on('error', (error) => logger.warn({ err: error }, `Watching drop folder ${entry.path} failed; rescanning every interval instead`));
-    this.rescan();
   }
 
   #isExcluded(file: string): boolean {
@@ -205,6 +228,12 @@ export class DropFolderWatcher {
     }
     const now = this.#now();
     const seen = this.#observations.get(file);
+    if (!seen && this.#firstScan && now - stats.mtimeMs >= this.#o.entry.stableMs) {
+      // There before the agent started and not written to for `stableMs` (a write sets the mtime
+      // to now): the backlog of a previous run goes out at once instead of after another wait.
+      this.#handOver(file, key);
+      return;
+    }
     if (seen && seen.size === stats.size && seen.mtimeMs === stats.mtimeMs) {
       if (now - seen.since >= this.#o.entry.stableMs) {
         this.#handOver(file, key);
@@ -228,18 +257,47 @@ export class DropFolderWatcher {
   #handOver(file: string, key: string): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
+    // A touch of the sidecar after this moment re-uploads the file; one before it is served by
+    // the upload that starts now.
+    const now = this.#now();
     const sidecar = sidecarOf(file);
-    try {
-      // Created before the upload: touching it later (mtime newer than now) re-uploads the file.
-      fs.closeSync(fs.openSync(sidecar, 'a'));
-      this.#o.clock.baseline(sidecar, sidecarMtime(sidecar) ?? 0);
-    } catch (error) {
-      this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
+    this.#o.clock.baseline(sidecar, now);
+    if (!this.#sidecarsCreating.has(sidecar)) {
+      // The first scan's sidecars (a backlog) trickle out two at a time, ahead of chokidar; once
+      // chokidar watches, each creation makes it re-read the folder, so they go out at once.
+      const create = () => this.#createSidecar(sidecar, now);
+      const creating = (this.#firstScan ? this.#sidecarSlots.run(create) : create()).finally(() => this.#sidecarsCreating.delete(sidecar));
+      this.#sidecarsCreating.set(sidecar, creating);
     }
     this.#o.onReady(file, this.remotePathOf(file));
   }
 
+  /**
+   * Creates a handed-over file's sidecar off the event loop (creating a file may wait milliseconds
+   * for the file system's journal). It gets the hand-over time as its mtime, so it never looks
+   * like a touch that came after the upload (at the next start, touches are compared with the
+   * delivered snapshot's start). One that exists already (an earlier run, or someone touched it
+   * meanwhile) is kept.
+   */
+  async #createSidecar(sidecar: string, handedOverAt: number): Promise<void> {
+    try {
+      const handle = await fs.promises.open(sidecar, 'wx');
+      try {
+        const at = new Date(handedOverAt);
+        await handle.utimes(at, at);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOENT') this.#o.logger.warn({ err: error }, `Could not create ${sidecar}; the file is still uploaded`);
+    }
+  }
+
   #checkSidecar(sidecar: string): void {
+    // Being created by us: until its mtime is set back to the hand-over time it would look like a
+    // touch. A touch by someone else meanwhile is seen by the next rescan.
+    if (this.#sidecarsCreating.has(sidecar)) return;
     const file = sourceOfSidecar(sidecar);
     const mtime = sidecarMtime(sidecar);
     if (mtime === null) return;
@@ -257,6 +315,7 @@ export class DropFolderWatcher {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     this.#rechecks.clear();
     await this.#watcher?.close();

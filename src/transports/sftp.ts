@@ -1,8 +1,17 @@
 /**
  * `sftp` over ssh2-sftp-client. Host keys are verified (sshHostKeys.ts); uploads are pipelined
- * (`fastPut`) into a temporary name and renamed over the target with `posix-rename@openssh.com`
- * when the server offers it. A client is never reused after an error or `end()`: every connect
- * makes a fresh one.
+ * into a temporary name and renamed over the target with `posix-rename@openssh.com` when the
+ * server offers it. A client is never reused after an error or `end()`: every connect makes a
+ * fresh one.
+ *
+ * A small file (up to SMALL_FILE_BYTES) is read in one go and sent as OPEN, then all its WRITEs at
+ * once, then FSETSTAT (the mtime) and CLOSE together, then the rename: four round trips, and no
+ * thread-pool work for the local file. Each step waits for the replies of the one before, so a
+ * server that runs requests concurrently (allowed for different files, and our embedded server
+ * does) can never close before the data is written or apply the mtime before a write; the
+ * FSETSTAT/CLOSE pair is the only one sent together, and a server that closed first fails the
+ * FSETSTAT, which then falls back to SETSTAT by path. Larger files go through ssh2's `fastPut`
+ * (many requests in flight), then SETSTAT and the rename.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -35,6 +44,8 @@ const APPEND_WRITES_IN_FLIGHT = 16;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const SFTP_EOF = 1;
 const SFTP_NO_SUCH_FILE = 2;
+/** Read whole and sent in one burst of WRITEs (at most 8 with any server, 1–4 with OpenSSH). */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 export class SftpTransport implements Transport {
   readonly description: string;
@@ -44,6 +55,9 @@ export class SftpTransport implements Transport {
   #client: SftpClient | null = null;
   #posixRename = false;
   #warnedNonAtomic = false;
+  /** Remote temp names: random per transport (agents on other machines), then a counter. */
+  readonly #tempPrefix = randomBytes(4).toString('hex');
+  #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
 
   constructor(config: SftpTransportConfig, context: TransportContext) {
@@ -132,20 +146,28 @@ export class SftpTransport implements Transport {
     if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
     const target = joinRemote(this.#config.remoteDir, request.remotePath);
     const dir = path.posix.dirname(target);
-    const temp = `${dir}/.${shortenName(path.posix.basename(target))}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
+    const temp = `${dir}/.${shortenName(path.posix.basename(target))}.${this.#tempPrefix}${(this.#tempCounter += 1).toString(36)}.pushtask-tmp`;
     const onAbort = () => void this.close();
     request.signal.addEventListener('abort', onAbort, { once: true });
+    const sftp = sftpOf(client);
     try {
       await this.#ensureDir(client, dir);
-      const step = request.onProgress ? { step: request.onProgress } : {};
-      await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
       const seconds = request.mtime.getTime() / 1000;
-      await callback<void>((done) => sftpOf(client).utimes(temp, seconds, seconds, done));
-      await this.#replace(client, temp, target);
-      const { size } = await fs.promises.stat(request.localPath);
-      return { bytes: size };
+      const small = readSmallFile(request.localPath);
+      let bytes: number;
+      if (small) {
+        await putSmall(sftp, small, temp, seconds);
+        bytes = small.length;
+      } else {
+        const step = request.onProgress ? { step: request.onProgress } : {};
+        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
+        await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+        ({ size: bytes } = await fs.promises.stat(request.localPath));
+      }
+      await this.#replace(sftp, temp, target);
+      return { bytes };
     } catch (error) {
-      if (this.#client === client) void client.delete(temp, true).catch(() => undefined);
+      if (this.#client === client) sftp.unlink(temp, () => undefined);
       throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
     } finally {
       request.signal.removeEventListener('abort', onAbort);
@@ -166,20 +188,20 @@ export class SftpTransport implements Transport {
   }
 
   /** Rename over the target: atomic with posix-rename; SFTP v3 rename refuses an existing target. */
-  async #replace(client: SftpClient, temp: string, target: string): Promise<void> {
+  async #replace(sftp: SFTPWrapper, temp: string, target: string): Promise<void> {
     if (this.#posixRename) {
-      await client.posixRename(temp, target);
+      await callback<void>((done) => sftp.ext_openssh_rename(temp, target, done));
       return;
     }
     try {
-      await client.rename(temp, target);
+      await callback<void>((done) => sftp.rename(temp, target, done));
     } catch {
       if (!this.#warnedNonAtomic) {
         this.#logger.warn(`Replacing ${target} on ${this.#config.host} by remove + rename: for a moment the old file is gone (the server lacks posix-rename)`);
         this.#warnedNonAtomic = true;
       }
-      await client.delete(target, true);
-      await client.rename(temp, target);
+      await callback<void>((done) => sftp.unlink(target, (error) => done(error && !isNoSuchFile(error) ? error : null)));
+      await callback<void>((done) => sftp.rename(temp, target, done));
     }
   }
 
@@ -350,6 +372,47 @@ function sftpOf(client: SftpClient): SFTPWrapper {
 /** The extensions the server announced in its SFTP version packet (ssh2 keeps them privately). */
 function extensionsOf(sftp: SFTPWrapper): Record<string, string> {
   return (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+}
+
+/** The whole file when it is small (one synchronous read of a spool file just written), else null. */
+function readSmallFile(file: string): Buffer | null {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const { size } = fs.fstatSync(fd);
+    if (size > SMALL_FILE_BYTES) return null;
+    const data = Buffer.allocUnsafe(size);
+    for (let done = 0; done < size; ) {
+      const read = fs.readSync(fd, data, done, size - done, done);
+      if (read === 0) return data.subarray(0, done); // shrank meanwhile: not for a spool snapshot
+      done += read;
+    }
+    return data;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** OPEN; every WRITE at once; FSETSTAT and CLOSE together (see the module comment). */
+async function putSmall(sftp: SFTPWrapper, data: Buffer, temp: string, seconds: number): Promise<void> {
+  const handle = await callback<Buffer>((done) => sftp.open(temp, 'w', done));
+  const maxWrite = Math.max(1024, (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32_768);
+  const writes: Promise<void>[] = [];
+  for (let offset = 0; offset < data.length; offset += maxWrite) {
+    const length = Math.min(maxWrite, data.length - offset);
+    writes.push(callback<void>((done) => sftp.write(handle, data, offset, length, offset, done)));
+  }
+  const written = await Promise.allSettled(writes);
+  const [timed, closed] = await Promise.allSettled([
+    callback<void>((done) => sftp.futimes(handle, seconds, seconds, done)),
+    callback<void>((done) => sftp.close(handle, done)),
+  ]);
+  for (const outcome of [...written, closed]) if (outcome.status === 'rejected') throw outcome.reason;
+  // No FSETSTAT (or the server closed the handle first): set the mtime by path.
+  if (timed.status === 'rejected') await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+}
+
+function isNoSuchFile(error: Error): boolean {
+  return (error as { code?: unknown }).code === 2; // SSH_FX_NO_SUCH_FILE
 }
 
 function callback<T>(start: (done: (error?: Error | null, value?: T) => void) => void): Promise<T> {

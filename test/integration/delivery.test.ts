@@ -24,8 +24,10 @@ describe('watched files', () => {
     ws = createWorkspace();
     ws.write('data/a.csv', 'time,value\n');
     const m = startMaster({ watch: [{ file: 'data/a.csv' }], intervalMs: 60_000 });
+    // The start-up catch-up of the never-delivered file; it may land before start() resolves.
+    const caughtUp = nextEvent(m, 'uploaded');
     await m.start({ uploadResiduals: false });
-    await nextEvent(m, 'uploaded'); // the start-up catch-up of the never-delivered file
+    await caughtUp;
 
     for (let row = 0; row < 5; row += 1) {
       ws.append('data/a.csv', `${row},${row * 2}\n`);
@@ -99,6 +101,25 @@ describe('drop folders', () => {
     expect(fs.readdirSync(ws.path('remote')).sort()).toEqual(['one.txt', 'sub']);
   });
 
+  it('uploads a drop-folder backlog found at start at once, while a file written just now still waits for stableMs', async () => {
+    ws = createWorkspace();
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of ['old-1.txt', 'old-2.txt', 'sub/old-3.txt']) {
+      ws.write(`drop/${name}`, `backlog ${name}`);
+      fs.utimesSync(ws.path(`drop/${name}`), hourAgo, hourAgo);
+    }
+    ws.write('drop/fresh.txt', 'written a moment ago');
+    const m = startMaster({ watch: [{ dir: 'drop', stableMs: 30_000 }] });
+    const uploads: UploadedEvent[] = [];
+    m.on('uploaded', (e) => uploads.push(e));
+    await m.start();
+    await waitFor(() => uploads.length >= 3, 'the backlog delivered well before stableMs', 10_000);
+    expect(uploads.map((e) => e.remotePath).sort()).toEqual(['old-1.txt', 'old-2.txt', 'sub/old-3.txt']);
+    expect(sameBytes(ws.path('drop/sub/old-3.txt'), ws.path('remote/sub/old-3.txt'))).toBe(true);
+    expect(fs.existsSync(ws.path('remote/fresh.txt'))).toBe(false);
+    await waitFor(() => fs.existsSync(ws.path('drop/old-1.txt.notify')), 'its sidecar');
+  });
+
   it('waits until a growing file holds still before uploading it', async () => {
     ws = createWorkspace();
     fs.mkdirSync(ws.path('drop'), { recursive: true });
@@ -111,7 +132,8 @@ describe('drop folders', () => {
       ws.append('drop/growing.log', `line ${i}\n`);
       await new Promise((resolve) => setTimeout(resolve, 60));
     }
-    await waitFor(() => sameBytes(ws.path('drop/growing.log'), ws.path('remote/growing.log')) && uploads.length > 0, 'growing file delivered');
+    // The file lands remotely a moment before its `uploaded` event reaches the master: wait for both.
+    await waitFor(() => uploads.length > 0 && sameBytes(ws.path('drop/growing.log'), ws.path('remote/growing.log')), 'growing file delivered');
     expect(uploads.map((e) => e.bytes)).toEqual([fs.statSync(ws.path('drop/growing.log')).size]);
   });
 

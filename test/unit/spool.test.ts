@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Ledger, type DeliveredRecord } from '../../src/spool/ledger.js';
-import { Spool, snapshotId, type SnapshotMeta } from '../../src/spool/spool.js';
+import { Spool, bootId, snapshotId, type SnapshotMeta } from '../../src/spool/spool.js';
 
 let tmp: string;
 let spoolDir: string;
@@ -293,6 +293,56 @@ describe('Spool.recover', () => {
     const snapshot = (await spool.snapshot({ kind: 'data', source, remotePath: 'a.csv' }))!;
     await spool.remove(snapshot);
     expect(await new Spool(spoolDir).recover()).toEqual([]);
+  });
+});
+
+describe.runIf(bootId() !== null)('Spool with deferred fsync', () => {
+  async function deferredSpool(deferSyncMs = 60_000): Promise<Spool> {
+    const spool = new Spool(spoolDir, { deferSyncMs });
+    await spool.ensureDir();
+    return spool;
+  }
+  const readMeta = async (metaPath: string) => JSON.parse(await fs.readFile(metaPath, 'utf8')) as SnapshotMeta;
+
+  it('marks a fresh snapshot with the boot id, and syncPending() clears the mark', async () => {
+    const spool = await deferredSpool();
+    const taken = (await spool.snapshot({ kind: 'data', source: await writeData('a.csv', 'abc'), remotePath: 'a.csv' }))!;
+    expect((await readMeta(taken.metaPath)).unsyncedBoot).toBe(bootId());
+    await spool.syncPending();
+    const meta = await readMeta(taken.metaPath);
+    expect(meta.unsyncedBoot).toBeUndefined();
+    expect(meta).toMatchObject({ remotePath: 'a.csv', size: 3 });
+    expect(await fs.readFile(taken.dataPath, 'utf8')).toBe('abc');
+  });
+
+  it('fsyncs a snapshot that waited deferSyncMs by itself', async () => {
+    const spool = await deferredSpool(30);
+    const taken = (await spool.snapshot({ kind: 'data', source: await writeData('a.csv', 'abc'), remotePath: 'a.csv' }))!;
+    for (let i = 0; i < 100 && (await readMeta(taken.metaPath)).unsyncedBoot; i += 1) await new Promise((r) => setTimeout(r, 20));
+    expect((await readMeta(taken.metaPath)).unsyncedBoot).toBeUndefined();
+  });
+
+  it('never writes a meta back for a snapshot removed before its fsync', async () => {
+    const spool = await deferredSpool(10);
+    const taken = (await spool.snapshot({ kind: 'data', source: await writeData('a.csv', 'abc'), remotePath: 'a.csv' }))!;
+    await spool.remove(taken);
+    await new Promise((r) => setTimeout(r, 60));
+    await spool.syncPending();
+    expect(await listSpool()).toEqual([]);
+  });
+
+  it('recovers unsynced snapshots of this boot and drops those of an earlier boot', async () => {
+    const spool = await newSpool();
+    const kept = await plantSnapshot('this-boot.csv', 1, 'x', { unsyncedBoot: bootId()! });
+    const dropped = await plantSnapshot('other-boot.csv', 2, 'y', { unsyncedBoot: 'an-earlier-boot' });
+    const synced = await plantSnapshot('synced.csv', 3, 'z');
+    const recovered = await spool.recover();
+    expect(recovered.map((s) => s.remotePath)).toEqual(['this-boot.csv', 'synced.csv']);
+    expect(await listSpool()).toEqual([...kept.names, ...synced.names].sort());
+    expect(await listSpool()).not.toContain(dropped.names[0]);
+    // This spool does not defer: the recovered unsynced snapshot is fsynced (and its mark cleared) at once.
+    await spool.syncPending();
+    expect((await readMeta(path.join(spoolDir, kept.names[0]!))).unsyncedBoot).toBeUndefined();
   });
 });
 
