@@ -242,10 +242,10 @@ export class Spool {
       queuedAt,
       ...(this.#deferBoot && { unsyncedBoot: this.#deferBoot }),
     };
-    // No fsync for the meta: after a power cut a snapshot without its meta is dropped at recovery,
-    // and the catch-up at start re-snapshots the source, which is where the data still is.
-    await writeNewMeta(metaPath, meta);
     try {
+      // No fsync for the meta: after a power cut a snapshot without its meta is dropped at recovery,
+      // and the catch-up at start re-snapshots the source, which is where the data still is.
+      await writeNewMeta(metaPath, meta);
       for (let attempt = 1; ; attempt += 1) {
         await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true, sync: !this.#deferBoot });
         const after = await statOrNull(request.source);
@@ -254,19 +254,21 @@ export class Spool {
         before = after;
         if (stable || attempt >= MAX_COPY_ATTEMPTS) break;
       }
+      // Keep the size/mtime of the state we really copied.
+      if (before.size !== meta.size || before.mtimeMs !== meta.mtimeMs) {
+        meta.size = before.size;
+        meta.mtimeMs = before.mtimeMs;
+        await replaceMeta(metaPath, meta);
+      }
     } catch (error) {
+      // Nothing of a failed snapshot may stay: the uploader never hears of it, so it would sit in
+      // the spool until the next start (a disk-full meta write leaves a torn meta, for one).
       await fs.rm(metaPath, { force: true });
       await fs.rm(dataPath, { force: true });
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new PushtaskError('UPLOAD_FAILED', `Snapshot of ${request.source} into ${this.dir} failed: ${errorMessage(error)}`, {
         cause: error,
       });
-    }
-    // Keep the size/mtime of the state we really copied.
-    if (before.size !== meta.size || before.mtimeMs !== meta.mtimeMs) {
-      meta.size = before.size;
-      meta.mtimeMs = before.mtimeMs;
-      await replaceMeta(metaPath, meta);
     }
     return this.#syncLater({ ...meta, dataPath, metaPath });
   }
