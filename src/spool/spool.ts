@@ -142,12 +142,7 @@ export class Spool {
       const delta = await this.#delta(request, request.append);
       if (delta !== 'rewritten') return delta;
     }
-    const snapshot = await this.#whole(request);
-    if (snapshot && request.append) {
-      snapshot.tailHash = sha256(await readRange(snapshot.dataPath, tailWindowStart(snapshot.size), TAIL_WINDOW_BYTES));
-      await this.#writeMeta(snapshot);
-    }
-    return snapshot;
+    return this.#whole(request);
   }
 
   async #writeMeta(snapshot: Snapshot): Promise<void> {
@@ -255,11 +250,12 @@ export class Spool {
         if (stable || attempt >= MAX_COPY_ATTEMPTS) break;
       }
       // Keep the size/mtime of the state we really copied.
-      if (before.size !== meta.size || before.mtimeMs !== meta.mtimeMs) {
-        meta.size = before.size;
-        meta.mtimeMs = before.mtimeMs;
-        await replaceMeta(metaPath, meta);
-      }
+      const changed = before.size !== meta.size || before.mtimeMs !== meta.mtimeMs;
+      meta.size = before.size;
+      meta.mtimeMs = before.mtimeMs;
+      // Append mode: the whole file is the base of the next delta.
+      if (request.append) meta.tailHash = sha256(await readRange(dataPath, tailWindowStart(meta.size), TAIL_WINDOW_BYTES));
+      if (changed || request.append) await replaceMeta(metaPath, meta);
     } catch (error) {
       // Nothing of a failed snapshot may stay: the uploader never hears of it, so it would sit in
       // the spool until the next start (a disk-full meta write leaves a torn meta, for one).
