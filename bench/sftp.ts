@@ -9,8 +9,8 @@
  * snapshots into its spool and uploads. (a) times notify → `uploaded` event of a watched file (the
  * spool snapshot, 1 GiB copied and fsynced, is part of it; the event's own `ms` is the transport's
  * share); (b) a drop folder (stableMs 0) that holds the files when the master starts, started the
- * way the CLI starts it (`start()`: residuals on, so the master snapshots the backlog into the spool
- * before the subtask uploads it), timed from `start()` to the last `uploaded` event, with transfers
+ * way the CLI starts it (`start()` with residuals on; the subtask's first scan of the drop folder
+ * snapshots and uploads the backlog), timed from `start()` to the last `uploaded` event, with transfers
  * 4 (the default; the goal applies to it) and 8; and, as steady-state use, the files moved one by
  * one into the drop folder of a running master (transfers 4, "live drop"), timed from the first move.
  * Every tool writes into a fresh remote folder, which is then checked (file set, sizes, sha256 of
@@ -211,8 +211,8 @@ async function pushtaskBig(fx: Fixture, remoteDir: string): Promise<Timing> {
 
 /**
  * (b) A drop folder (hard links to the fixtures). `atStart`: the files are there when the master
- * starts; `start()` as the CLI calls it (residuals on: the master snapshots the backlog into the
- * spool, then the subtask uploads it), timed from `start()`. Otherwise the files are moved into the
+ * starts; `start()` as the CLI calls it (residuals on; the subtask's first scan takes the backlog),
+ * timed from `start()`. Otherwise the files are moved into the
  * drop folder of a running master (one rename each), timed from the first rename.
  */
 async function pushtaskDrop(fx: Fixture, remoteDir: string, transfers: number, atStart: boolean): Promise<Timing> {
