@@ -138,9 +138,13 @@ function buildDist(): void {
 
 export async function loadTaskMaster(runtime: Runtime): Promise<typeof TaskMasterClass> {
   if (runtime === 'src') return (await import('../src/index.js')).TaskMaster;
+  return (await loadCompiled<typeof import('../src/index.js')>('index.js')).TaskMaster;
+}
+
+/** A module of the compiled build, by its path below src/ with a .js ending (e.g. 'transports/index.js'). */
+export async function loadCompiled<Module>(modulePath: string): Promise<Module> {
   buildDist();
-  const compiled = (await import(pathToFileURL(path.join(distDir, 'index.js')).href)) as typeof import('../src/index.js');
-  return compiled.TaskMaster;
+  return (await import(pathToFileURL(path.join(distDir, modulePath)).href)) as Module;
 }
 
 export interface BenchMaster {

@@ -8,7 +8,8 @@
  * pushtask runs end to end on the compiled build (bench/lib.ts `dist`): a TaskMaster whose subtask
  * snapshots into its spool and uploads. (a) times notify → `uploaded` event of a watched file (the
  * spool snapshot, 1 GiB copied and fsynced, is part of it; the event's own `ms` is the transport's
- * share); (b) a drop folder (stableMs 0) that holds the files when the master starts, started the
+ * share), and, to split the difference into transport and snapshot, the transport alone uploading
+ * the fixture as OpenSSH does; (b) a drop folder (stableMs 0) that holds the files when the master starts, started the
  * way the CLI starts it (`start()` with residuals on; the subtask's first scan of the drop folder
  * snapshots and uploads the backlog), timed from `start()` to the last `uploaded` event, with transfers
  * 4 (the default; the goal applies to it) and 8; and, as steady-state use, the files moved one by
@@ -25,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
 import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
-import { cpuNs, fmt, goalAtLeastRow, loadAverage, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+import { cpuNs, fmt, goalAtLeastRow, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -210,6 +211,30 @@ async function pushtaskBig(fx: Fixture, remoteDir: string): Promise<Timing> {
 }
 
 /**
+ * (a) pushtask's sftp transport alone (the compiled build's, with the config defaults), uploading
+ * the fixture itself as OpenSSH does: the same work minus the agent and its spool snapshot, so the
+ * two pushtask rows split the gap to OpenSSH into transport and snapshot.
+ */
+async function pushtaskTransportOnly(fx: Fixture, remoteDir: string): Promise<Timing> {
+  const { resolveConfig } = await loadCompiled<typeof import('../src/config/index.js')>('config/index.js');
+  const { loadTransport } = await loadCompiled<typeof import('../src/transports/index.js')>('transports/index.js');
+  const { silentLogger } = await loadCompiled<typeof import('../src/shared/logger.js')>('shared/logger.js');
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-transport-'));
+  const config = resolveConfig({ watch: [{ file: path.join(work, 'unused.csv') }], ...pushtaskConfig(fx, work, remoteDir) }, { cwd: work });
+  const signal = new AbortController().signal;
+  const t0 = process.hrtime.bigint();
+  const transport = (await loadTransport(config.transport, { logger: silentLogger(), stateDir: work }))();
+  try {
+    await transport.connect(signal);
+    await transport.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  } finally {
+    await transport.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
  * (b) A drop folder (hard links to the fixtures). `atStart`: the files are there when the master
  * starts; `start()` as the CLI calls it (residuals on; the subtask's first scan takes the backlog),
  * timed from `start()`. Otherwise the files are moved into the
@@ -352,6 +377,7 @@ export const sftpBench: Bench = async ({ quick }) => {
       { label: 'openssh sftp', tool: 'openssh', run: (dir) => opensshPut(fx, dir, [{ local: bigFile, name: bigName }]), expected: bigExpected, results: [], invalid: [] },
       { label: 'rclone copy', tool: 'rclone', run: (dir) => rcloneCopy(fx, bigFile, dir), expected: bigExpected, results: [], invalid: [] },
       { label: 'pushtask', tool: 'pushtask', run: (dir) => pushtaskBig(fx, dir), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask transport', tool: 'pushtask', run: (dir) => pushtaskTransportOnly(fx, dir), expected: bigExpected, results: [], invalid: [] },
     ];
     const mibps = (t: Timing) => bigSize / MiB / t.seconds;
     await measureRounds(big, bigRounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(mibps(t))} MiB/s`);
@@ -369,7 +395,7 @@ export const sftpBench: Bench = async ({ quick }) => {
 
     // ---- summary rows
     const bigMedian = (m: Measurement) => median(m.results.map(mibps));
-    const [openBig, rcloneBig, pushBig] = big as [Measurement, Measurement, Measurement];
+    const [openBig, rcloneBig, pushBig, transportBig] = big as [Measurement, Measurement, Measurement, Measurement];
     const caseA = `sftp/${bigSize / MiB}MiB`;
     rows.push(
       { bench: caseA, metric: 'openssh sftp', value: bigMedian(openBig), unit: 'MiB/s' },
@@ -378,6 +404,8 @@ export const sftpBench: Bench = async ({ quick }) => {
       { bench: caseA, metric: 'pushtask upload only', value: median(pushBig.results.map((t) => bigSize / MiB / t.uploadSeconds!)), unit: 'MiB/s' },
       goalAtLeastRow(caseA, 'pushtask / openssh', bigMedian(pushBig) / bigMedian(openBig), '×', 0.8),
       { bench: caseA, metric: 'pushtask upload only / openssh', value: median(pushBig.results.map((t) => bigSize / MiB / t.uploadSeconds!)) / bigMedian(openBig), unit: '×' },
+      { bench: caseA, metric: 'pushtask transport', value: bigMedian(transportBig), unit: 'MiB/s' },
+      { bench: caseA, metric: 'pushtask transport / openssh', value: bigMedian(transportBig) / bigMedian(openBig), unit: '×' },
     );
     const caseB = `sftp/${smallCount}x100KiB`;
     const filesPerSec = (m: Measurement) => median(m.results.map((t) => smallCount / t.seconds));
