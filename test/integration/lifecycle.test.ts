@@ -6,6 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
 import type { NotifyEvent, SubtaskExitEvent, UploadedEvent } from '../../src/master/events.js';
+import { startEmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
+import { startSlowLink } from '../helpers/slowLink.js';
 import { createWorkspace, isAlive, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace;
@@ -135,22 +137,35 @@ describe('supervisor and crashes', () => {
 describe('stop', () => {
   it('graceful stop lets the upload in flight finish; nothing partial is ever visible under the final name', async () => {
     ws = createWorkspace();
-    const big = Buffer.alloc(300 * 1024 * 1024, 1);
+    // SFTP through a slow uplink: the upload takes about 4 s, so the stop surely comes while it is
+    // in flight (a local copy could finish before status.json is next written).
+    const server = await startEmbeddedSftpServer({ root: ws.path('server'), username: 'u', password: 'pw' });
+    const link = await startSlowLink(server.port, 2 * 1024 * 1024);
+    const big = Buffer.alloc(8 * 1024 * 1024, 1);
     ws.write('data/big.bin', big);
-    const m = newMaster({ watch: [{ file: 'data/big.bin' }], gracefulTimeoutMs: 60_000 });
-    await m.start({ uploadResiduals: false });
+    const m = newMaster({
+      watch: [{ file: 'data/big.bin' }],
+      transport: { type: 'sftp', host: '127.0.0.1', port: link.port, username: 'u', password: 'pw', remoteDir: 'in', hostKey: server.hostKeyFingerprint },
+      gracefulTimeoutMs: 60_000,
+    });
     const statusFile = path.join(m.config.spoolDir, 'status.json');
-    const target = ws.path('remote/big.bin');
+    const target = ws.path('server/in/big.bin');
     let sawPartial = false;
     const watcher = setInterval(() => {
       if (fs.existsSync(target) && fs.statSync(target).size !== big.length) sawPartial = true;
     }, 2);
-    await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight.length === 1, 'upload in flight', 20_000);
-    await m.stop({ forceKill: false });
-    clearInterval(watcher);
+    try {
+      await m.start({ uploadResiduals: false });
+      await waitFor(() => fs.existsSync(statusFile) && JSON.parse(fs.readFileSync(statusFile, 'utf8')).inFlight.length === 1, 'upload in flight in status.json');
+      await m.stop({ forceKill: false });
+    } finally {
+      clearInterval(watcher);
+      await link.close();
+      await server.close();
+    }
     expect(sawPartial).toBe(false);
-    expect(fs.statSync(ws.path('remote/big.bin')).size).toBe(big.length);
-    expect(fs.readdirSync(ws.path('remote'))).toEqual(['big.bin']);
+    expect(fs.statSync(target).size).toBe(big.length);
+    expect(fs.readdirSync(ws.path('server/in'))).toEqual(['big.bin']);
   });
 
   it('graceful stop passes on data held by burst mode and delivers the queue before exiting', async () => {
