@@ -14,6 +14,7 @@ const { date, reports } = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as { 
 
 const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
 const cell = (record: Record<string, number>, key: string) => String(record[key] ?? '–');
+const loop = (figures: ChaosReport['hostLoop']) => `${figures.p99Ms.toFixed(1)} / ${figures.maxMs.toFixed(0)} ms (${figures.samples})`;
 const faultKinds = ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host'];
 const actionKinds = ['append', 'burst', 'rewrite', 'drop', 'delete-drop', 'grow-drop', 'rotate'];
 
@@ -31,8 +32,8 @@ const lines = [
   `| files lost or different | ${reports.map(() => '0').join(' | ')} |`,
   `| stray temp files left on the server (never under a final name) | ${reports.map((r) => String(r.remoteTempFilesLeft)).join(' | ')} |`,
   `| time to settle after the last step | ${reports.map((r) => `${(r.settleMs / 1000).toFixed(1)} s`).join(' | ')} |`,
-  `| host event loop: p99 / max delay | ${reports.map((r) => `${r.hostLoop.p99Ms.toFixed(1)} / ${r.hostLoop.maxMs.toFixed(0)} ms`).join(' | ')} |`,
-  `| bare node process at the same time: p99 / max | ${reports.map((r) => `${r.baselineLoop.p99Ms.toFixed(1)} / ${r.baselineLoop.maxMs.toFixed(0)} ms`).join(' | ')} |`,
+  `| host event loop, every host process pooled: p99 / max delay (1 ms samples) | ${reports.map((r) => loop(r.hostLoop)).join(' | ')} |`,
+  `| bare node process at the same time: p99 / max (1 ms samples) | ${reports.map((r) => loop(r.baselineLoop)).join(' | ')} |`,
 ];
 
 const doc = fs.readFileSync(docFile, 'utf8');

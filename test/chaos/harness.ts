@@ -6,7 +6,7 @@
  * the server, nothing else sits under a final name, the spool is drained, and the host's event loop
  * never stalled. Replay a run with PUSHTASK_SEED=<seed>.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,6 +16,7 @@ import type { PushtaskConfig } from '../../src/index.js';
 import { seededRandom } from '../helpers/appendWorkload.js';
 import type { TcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, waitFor, type Workspace } from '../helpers/workspace.js';
+import { emptyLoopDelay, mergeLoopDelays, percentileMs, type LoopDelay } from './loopDelay.js';
 
 export type FaultKind = 'cut-link' | 'cut-after-bytes' | 'server-down' | 'kill-subtask' | 'kill-host';
 
@@ -56,8 +57,9 @@ export interface ChaosReport {
   bytesChecked: number;
   deletedDropFiles: number;
   uploads: number;
-  hostLoop: { maxMs: number; p99Ms: number };
-  baselineLoop: { maxMs: number; p99Ms: number };
+  /** Pooled over every host process of the run (and the bare baseline process). */
+  hostLoop: LoopFigures;
+  baselineLoop: LoopFigures;
   remoteTempFilesLeft: number;
   settleMs: number;
 }
@@ -70,7 +72,8 @@ class Host {
   child: ChildProcess | null = null;
   subtaskPid: number | null = null;
   ready = false;
-  readonly loop = { maxMs: 0, p99Ms: 0 };
+  /** The samples of the running host process. */
+  #loopNow: LoopDelay = emptyLoopDelay();
   starts = 0;
 
   constructor(
@@ -78,11 +81,17 @@ class Host {
     private readonly cwd: string,
   ) {}
 
-  /** The worst of the host processes before this one. */
-  #loopBefore = { maxMs: 0, p99Ms: 0 };
+  /** The samples of the host processes before this one. */
+  #loopBefore: LoopDelay = emptyLoopDelay();
+
+  /** Every host process's event-loop samples so far, pooled. */
+  get loop(): LoopDelay {
+    return mergeLoopDelays(this.#loopBefore, this.#loopNow);
+  }
 
   async start(): Promise<void> {
-    this.#loopBefore = { ...this.loop };
+    this.#loopBefore = this.loop;
+    this.#loopNow = emptyLoopDelay();
     this.ready = false;
     this.starts += 1;
     const child = fork(path.join(here, 'host.ts'), [], {
@@ -94,18 +103,13 @@ class Host {
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('message', (message: { type: string; pid?: number; subtaskPid?: number; count?: number; maxMs?: number; p99Ms?: number; message?: string }) => {
+    child.on('message', (message: { type: string; pid?: number; subtaskPid?: number; delay?: LoopDelay; message?: string }) => {
       if (message.type === 'ready') {
         this.ready = true;
         this.subtaskPid = message.subtaskPid ?? null;
       } else if (message.type === 'subtask') this.subtaskPid = message.pid ?? null;
-      else if (message.type === 'loop') {
-        // Cumulative per host process. The max counts from every one; the p99 only from those that
-        // ran long enough for a p99 to mean something (≥ 2,000 samples of 1 ms): one stall of the
-        // machine in a host killed after a second would otherwise be its "p99".
-        this.loop.maxMs = Math.max(this.#loopBefore.maxMs, message.maxMs ?? 0);
-        if ((message.count ?? 0) >= 2000) this.loop.p99Ms = Math.max(this.#loopBefore.p99Ms, message.p99Ms ?? 0);
-      } else if (message.type === 'start-failed') stderr += `start failed: ${message.message}`;
+      else if (message.type === 'loop' && message.delay) this.#loopNow = message.delay;
+      else if (message.type === 'start-failed') stderr += `start failed: ${message.message}`;
     });
     await waitFor(() => this.ready || child.exitCode !== null, 'the host to start', 40_000);
     if (!this.ready) throw new Error(`The chaos host exited at start: ${stderr}`);
@@ -133,22 +137,21 @@ class Host {
   }
 }
 
-/** A bare process measuring its own event loop: what "no stall" can mean on this machine now. */
-function startBaseline(): { child: ChildProcess; loop: { maxMs: number; p99Ms: number } } {
-  const loop = { maxMs: 0, p99Ms: 0 };
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 1 }); h.enable();
-       setInterval(() => process.send({ maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6 }), 250);
-       process.on('disconnect', () => process.exit(0));`,
-    ],
-    { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
-  );
-  child.on('message', (message: { maxMs: number; p99Ms: number }) => Object.assign(loop, message));
-  return { child, loop };
+/** A bare Node process measuring its own event loop (baseline.ts) while the run goes on. */
+function startBaseline(): { child: ChildProcess; loop: () => LoopDelay } {
+  let loop = emptyLoopDelay();
+  const child = fork(path.join(here, 'baseline.ts'), [], { execArgv: ['--import', tsx], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  child.on('message', (delay: LoopDelay) => (loop = delay));
+  return { child, loop: () => loop };
 }
+
+export interface LoopFigures {
+  samples: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+const loopFigures = (delay: LoopDelay): LoopFigures => ({ samples: delay.samples, p99Ms: percentileMs(delay, 99), maxMs: delay.maxMs });
 
 function tryMountTmpfs(dir: string, bytes: number): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -350,8 +353,8 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
       bytesChecked: files.reduce((sum, file) => sum + fs.statSync(file.local).size, 0),
       deletedDropFiles: deleted.size,
       uploads: uploadsBefore(),
-      hostLoop: { ...host.loop },
-      baselineLoop: { ...baseline.loop },
+      hostLoop: loopFigures(host.loop),
+      baselineLoop: loopFigures(baseline.loop()),
       remoteTempFilesLeft,
       settleMs,
     };

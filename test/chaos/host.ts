@@ -3,14 +3,14 @@
  * a TaskMaster and notifies on request over IPC, while it measures its own event loop.
  *
  * Messages in:  { type: 'notify', file } | { type: 'flush' } | { type: 'stop' }
- * Messages out: { type: 'ready', subtaskPid } | { type: 'subtask', pid } | { type: 'loop', maxMs, p99Ms }
+ * Messages out: { type: 'ready', subtaskPid } | { type: 'subtask', pid } | { type: 'loop', delay: LoopDelay }
  *               | { type: 'start-failed', message }
  * The config comes from the JSON file named by PUSHTASK_CHAOS_CONFIG (never argv: it holds secrets).
  */
 import fs from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TaskMaster } from '../../src/index.js';
 import type { PushtaskConfig } from '../../src/index.js';
+import { sampleLoopDelay } from './loopDelay.js';
 
 const send = (message: unknown) => process.send?.(message);
 const configFile = process.env.PUSHTASK_CHAOS_CONFIG;
@@ -37,12 +37,9 @@ for (;;) {
   }
 }
 
-// Measured from one second after start(): start() itself reads folders and may copy residuals, by
-// design, and the first events load code (tsx compiles it on first use in this test host).
-const loop = monitorEventLoopDelay({ resolution: 1 });
-setTimeout(() => loop.enable(), 1000);
-// Cumulative since this host started (a kill -9 loses at most the last 250 ms of samples).
-setInterval(() => loop.count > 0 && send({ type: 'loop', count: loop.count, maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 }), 250);
+// From the moment start() resolved; cumulative per host process (a kill -9 loses at most the
+// last 250 ms of samples). The harness pools the samples of all host processes of a run.
+sampleLoopDelay((delay) => send({ type: 'loop', delay }));
 
 process.on('message', (message: { type: string; file?: string }) => {
   if (message.type === 'notify' && message.file) {
