@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from 'selfsigned';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestCertificates {
   /** PEM files, readable by other users (vsftpd reads them after dropping privileges). */
@@ -27,6 +28,19 @@ export function testCertificates(): Promise<TestCertificates> {
     cached = { dir, certificates: createCertificates(dir) };
   }
   return cached.certificates;
+}
+
+/**
+ * For a test file: the certificates, filled in by a beforeAll hook and removed by an afterAll one.
+ * Read its fields inside tests (they are empty before the hook ran).
+ */
+export function useTestCertificates(): TestCertificates {
+  const certificates = {} as TestCertificates;
+  beforeAll(async () => {
+    Object.assign(certificates, await testCertificates());
+  });
+  afterAll(() => removeTestCertificates());
+  return certificates;
 }
 
 /** For afterAll: removes the files (vitest ends its workers without running exit handlers). */

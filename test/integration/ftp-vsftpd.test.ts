@@ -7,29 +7,24 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ftpTransportSchema, type FtpTransportConfig } from '../../src/config/schema.js';
 import { TaskMaster } from '../../src/index.js';
 import { PushtaskError } from '../../src/shared/errors.js';
 import { FtpTransport } from '../../src/transports/ftp.js';
-import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
+import { useTestCertificates } from '../helpers/tls.js';
 import { startVsftpd, vsftpdUnavailable, type VsftpdOptions, type VsftpdServer } from '../helpers/vsftpd.js';
 import { createWorkspace, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 const unavailable = vsftpdUnavailable();
 if (unavailable) console.warn(`[ftp-vsftpd.test] skipped: ${unavailable}`);
 
-let certs: TestCertificates;
+const certs = useTestCertificates();
 let ws: Workspace;
 const servers: VsftpdServer[] = [];
 const transports: FtpTransport[] = [];
 let master: TaskMaster | null = null;
 
-beforeAll(async () => {
-  certs = await testCertificates();
-});
-
-afterAll(() => removeTestCertificates());
 
 afterEach(async () => {
   await master?.stop();

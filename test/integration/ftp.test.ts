@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { FtpTransportConfig } from '../../src/config/schema.js';
 import { ftpTransportSchema } from '../../src/config/schema.js';
 import { TaskMaster } from '../../src/index.js';
@@ -16,20 +16,15 @@ import { PushtaskError } from '../../src/shared/errors.js';
 import { FtpTransport } from '../../src/transports/ftp.js';
 import { freePort } from '../helpers/daemon.js';
 import { startFtpServer, type FtpServerOptions, type TestFtpServer } from '../helpers/ftpServer.js';
-import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
+import { useTestCertificates } from '../helpers/tls.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
-let certs: TestCertificates;
+const certs = useTestCertificates();
 let ws: Workspace;
 const servers: TestFtpServer[] = [];
 const transports: FtpTransport[] = [];
 let master: TaskMaster | null = null;
 
-beforeAll(async () => {
-  certs = await testCertificates();
-});
-
-afterAll(() => removeTestCertificates());
 
 afterEach(async () => {
   await master?.stop();

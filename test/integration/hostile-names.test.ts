@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { PushtaskConfig } from '../../src/config/schema.js';
 import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { TaskMaster } from '../../src/index.js';
@@ -15,20 +15,15 @@ import type { UploadFailedEvent } from '../../src/master/events.js';
 import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
 import { CONTROL_CHAR_NAMES, DELIVERABLE_NAMES, IGNORED_NAMES, REFUSED_NAMES, contentFor, crashWatch, listFiles, logRecords } from '../helpers/hostile.js';
 import { recordCount } from '../helpers/hostileCounts.js';
-import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
+import { useTestCertificates } from '../helpers/tls.js';
 import { createWorkspace, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace;
 let master: TaskMaster | null = null;
 let sftpServer: EmbeddedSftpServer | null = null;
 let ftpServer: TestFtpServer | null = null;
-let certs: TestCertificates;
+const certs = useTestCertificates();
 
-beforeAll(async () => {
-  certs = await testCertificates();
-});
-
-afterAll(() => removeTestCertificates());
 
 afterEach(async () => {
   await master?.stop();

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { PushtaskConfig } from '../../src/config/schema.js';
 import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { TaskMaster } from '../../src/index.js';
@@ -16,7 +16,7 @@ import { FAKE_APP_KEY, FakeDropbox } from '../helpers/fakeDropbox.js';
 import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
 import { crashWatch, listFiles } from '../helpers/hostile.js';
 import { recordCount } from '../helpers/hostileCounts.js';
-import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
+import { useTestCertificates } from '../helpers/tls.js';
 import { createWorkspace, nextEvent, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
 const GiB = 1024 ** 3;
@@ -27,13 +27,8 @@ let master: TaskMaster | null = null;
 let sftpServer: EmbeddedSftpServer | null = null;
 let ftpServer: TestFtpServer | null = null;
 let dropbox: FakeDropbox | null = null;
-let certs: TestCertificates;
+const certs = useTestCertificates();
 
-beforeAll(async () => {
-  certs = await testCertificates();
-});
-
-afterAll(() => removeTestCertificates());
 
 afterEach(async () => {
   await master?.stop();

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { PushtaskConfig } from '../../src/config/schema.js';
 import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { TaskMaster } from '../../src/index.js';
@@ -22,7 +22,7 @@ import { FAKE_APP_KEY, FakeDropbox } from '../helpers/fakeDropbox.js';
 import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
 import { crashWatch, logRecords } from '../helpers/hostile.js';
 import { recordCount } from '../helpers/hostileCounts.js';
-import { removeTestCertificates, testCertificates, type TestCertificates } from '../helpers/tls.js';
+import { useTestCertificates } from '../helpers/tls.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace;
@@ -30,13 +30,8 @@ let masters: TaskMaster[] = [];
 let sftpServer: EmbeddedSftpServer | null = null;
 let ftpServer: TestFtpServer | null = null;
 let dropbox: FakeDropbox | null = null;
-let certs: TestCertificates;
+const certs = useTestCertificates();
 
-beforeAll(async () => {
-  certs = await testCertificates();
-});
-
-afterAll(() => removeTestCertificates());
 
 afterEach(async () => {
   for (const m of masters) await m.stop();
