@@ -25,7 +25,6 @@ const servers: VsftpdServer[] = [];
 const transports: FtpTransport[] = [];
 let master: TaskMaster | null = null;
 
-
 afterEach(async () => {
   await master?.stop();
   master = null;

@@ -24,7 +24,6 @@ let sftpServer: EmbeddedSftpServer | null = null;
 let ftpServer: TestFtpServer | null = null;
 const certs = useTestCertificates();
 
-
 afterEach(async () => {
   await master?.stop();
   master = null;

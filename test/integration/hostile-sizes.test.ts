@@ -29,7 +29,6 @@ let ftpServer: TestFtpServer | null = null;
 let dropbox: FakeDropbox | null = null;
 const certs = useTestCertificates();
 
-
 afterEach(async () => {
   await master?.stop();
   master = null;

@@ -32,7 +32,6 @@ let ftpServer: TestFtpServer | null = null;
 let dropbox: FakeDropbox | null = null;
 const certs = useTestCertificates();
 
-
 afterEach(async () => {
   for (const m of masters) await m.stop();
   masters = [];
