@@ -23,6 +23,7 @@ import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { shortenName } from '../shared/atomicCopy.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
+import { StrayTemps } from './strayTemps.js';
 import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
@@ -78,6 +79,7 @@ export class FtpTransport implements Transport {
   readonly #port: number;
   readonly #logger: Logger;
   #session: Session | null = null;
+  readonly #strays: StrayTemps;
   /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -85,6 +87,7 @@ export class FtpTransport implements Transport {
     this.#config = config;
     this.#port = config.port ?? (config.secure === 'implicit' ? 990 : 21);
     this.#logger = context.logger;
+    this.#strays = context.strays ?? new StrayTemps();
     this.description = describeTarget(config, this.#port);
     if (config.secure === false) {
       this.#warnOnce(
@@ -106,6 +109,7 @@ export class FtpTransport implements Transport {
       client.close();
       throw this.#connectError(error, 'setup', signal);
     }
+    await this.#strays.removeWith(async (temp) => void (await client.sendIgnoringError(`DELE ${temp}`)), this.#logger, this.#hostPort());
   }
 
   upload(request: UploadRequest): Promise<UploadResult> {
@@ -278,7 +282,9 @@ export class FtpTransport implements Transport {
       else this.#noteNoMfmt();
       await this.#replace(client, temp, target);
     } catch (error) {
-      if (!client.closed) await client.sendIgnoringError(`DELE ${temp}`).catch(() => undefined);
+      // Removed now, or over the next connection if this one is gone.
+      if (client.closed) this.#strays.note(temp);
+      else await client.sendIgnoringError(`DELE ${temp}`).catch(() => this.#strays.note(temp));
       throw error;
     }
   }

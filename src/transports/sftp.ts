@@ -25,6 +25,7 @@ import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
+import { StrayTemps } from './strayTemps.js';
 import { forEachChunk } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
@@ -59,12 +60,14 @@ export class SftpTransport implements Transport {
   readonly #tempPrefix = randomBytes(4).toString('hex');
   #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
+  readonly #strays: StrayTemps;
 
   constructor(config: SftpTransportConfig, context: TransportContext) {
     this.#config = config;
     this.#logger = context.logger;
     this.description = `sftp://${config.username}@${config.host}:${config.port}/${config.remoteDir.replace(/^\/+/, '')}`;
     this.#hostKeyPolicy = hostKeyPolicyOf(config, context.stateDir);
+    this.#strays = context.strays ?? new StrayTemps();
   }
 
   async connect(signal: AbortSignal): Promise<void> {
@@ -112,6 +115,23 @@ export class SftpTransport implements Transport {
     if (!this.#posixRename) {
       this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
     }
+    const sftp = sftpOf(client);
+    await this.#strays.removeWith((temp) => callback<void>((done) => sftp.unlink(temp, (error) => done(error && !isNoSuchFile(error) ? error : null))), this.#logger, `${host}:${port}`);
+  }
+
+  /** Removes a failed upload's temporary file now, or over the next connection if this one is gone. */
+  #removeTemp(client: SftpClient, temp: string): void {
+    if (this.#client !== client) {
+      this.#strays.note(temp);
+      return;
+    }
+    try {
+      sftpOf(client).unlink(temp, (error) => {
+        if (error && !isNoSuchFile(error)) this.#strays.note(temp);
+      });
+    } catch {
+      this.#strays.note(temp); // the channel is already closed
+    }
   }
 
   #credentials(): Partial<ConnectConfig> {
@@ -150,11 +170,13 @@ export class SftpTransport implements Transport {
     const onAbort = () => void this.close();
     request.signal.addEventListener('abort', onAbort, { once: true });
     const sftp = sftpOf(client);
+    let tempMayExist = false;
     try {
       await this.#ensureDir(client, dir);
       const seconds = request.mtime.getTime() / 1000;
       const small = readSmallFile(request.localPath);
       let bytes: number;
+      tempMayExist = true;
       if (small) {
         await putSmall(sftp, small, temp, seconds);
         bytes = small.length;
@@ -167,7 +189,7 @@ export class SftpTransport implements Transport {
       await this.#replace(sftp, temp, target);
       return { bytes };
     } catch (error) {
-      if (this.#client === client) sftp.unlink(temp, () => undefined);
+      if (tempMayExist) this.#removeTemp(client, temp);
       throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
     } finally {
       request.signal.removeEventListener('abort', onAbort);

@@ -3,6 +3,7 @@
  * spools or events: the subtask's uploader wraps them with all of that.
  */
 import type { Logger } from '../shared/logger.js';
+import type { StrayTemps } from './strayTemps.js';
 
 export interface UploadRequest {
   /** The snapshot in the spool. */
@@ -78,4 +79,9 @@ export interface TransportContext {
   logger: Logger;
   /** A private folder (the spool) for what a transport must remember, e.g. host keys pinned on first use. */
   stateDir: string;
+  /**
+   * Shared by the transports of one agent (one per upload lane): a temporary file a cut-off
+   * upload left on one connection is removed by whichever connects next.
+   */
+  strays?: StrayTemps;
 }

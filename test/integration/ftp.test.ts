@@ -348,6 +348,25 @@ describe('ftp transport: connection errors', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(fs.existsSync(path.join(srv.root, 'incoming/slow.bin'))).toBe(false);
   });
+
+  it('removes the temporary file of an upload cut off with its connection, over the next connection', async () => {
+    ws = createWorkspace();
+    const srv = await server({ chunkDelayMs: 5 });
+    const transport = await connected(transportFor(srv));
+    const temporaries = (root: string) => listFiles(root).filter((name) => name.endsWith('.pushtask-tmp'));
+    const pending = failure(upload(transport, ws.write('local/slow.bin', randomBytes(4 * 1024 * 1024)), 'slow.bin'));
+    await waitFor(() => temporaries(srv.root).length === 1, 'the temporary file on the server');
+    const { port, root } = srv;
+    await srv.close();
+    servers.splice(servers.indexOf(srv), 1);
+    await pending;
+    expect(temporaries(root)).toHaveLength(1);
+
+    await server({ port, root });
+    await transport.close();
+    await transport.connect(AbortSignal.timeout(10_000));
+    expect(temporaries(root)).toEqual([]);
+  });
 });
 
 describe('ftp transport: implicit FTPS and plain FTP', () => {

@@ -188,6 +188,8 @@ describe('sftp under network faults', () => {
     await waitFor(() => sameBytes(ws.path('data/big.bin'), target), 'delivery once the link holds', 20_000);
     clearInterval(watcher);
     expect(sawPartial).toBe(false);
+    // The cut attempts' temporary files are removed over the connection that worked.
+    expect(fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'))).toEqual([]);
   });
 
   it('follows the retry schedule while the server refuses connections, then delivers', async () => {
