@@ -112,6 +112,10 @@ export class Spool {
   readonly #deferSyncMs: number;
   /** Snapshots whose bytes are not fsynced yet, by data path, with their timers. */
   readonly #unsynced = new Map<string, { snapshot: Snapshot; timer: NodeJS.Timeout; syncing?: Promise<void>; removed?: boolean }>();
+  /** Data paths of snapshots with a `.remote-temps` record (see recordRemoteTemp). */
+  readonly #remoteTempRecords = new Set<string>();
+  /** Remote temporary names recorded by an earlier process, found by recover(). */
+  #remoteTempsLeft: string[] = [];
 
   constructor(dir: string, options: SpoolOptions = {}) {
     this.dir = dir;
@@ -325,11 +329,34 @@ export class Spool {
       await unlinkIfPresent(snapshot.dataPath);
     }
     await unlinkIfPresent(snapshot.metaPath);
+    if (this.#remoteTempRecords.delete(snapshot.dataPath)) await unlinkIfPresent(remoteTempsPath(snapshot.dataPath));
+  }
+
+  /**
+   * Remembers, beside the snapshot, the remote temporary name an upload of it is about to write:
+   * if this process dies mid-upload, the next one removes that file from the server (the transport
+   * itself only remembers names in memory). Best effort: a failure here must not stop the upload.
+   */
+  async recordRemoteTemp(snapshot: Pick<Snapshot, 'dataPath'>, remoteTemp: string): Promise<void> {
+    try {
+      await fs.appendFile(remoteTempsPath(snapshot.dataPath), `${JSON.stringify(remoteTemp)}\n`, { mode: 0o600 });
+      this.#remoteTempRecords.add(snapshot.dataPath);
+    } catch {
+      // Disk full, say: the worst outcome is a stray temporary file on the server after a crash.
+    }
+  }
+
+  /** The remote temporary names recover() found recorded by an earlier process (once). */
+  takeRemoteTempsLeft(): string[] {
+    const names = this.#remoteTempsLeft;
+    this.#remoteTempsLeft = [];
+    return names;
   }
 
   /**
    * The complete snapshots in the spool, newest version per id, oldest first. Removes crash
-   * debris (temp files, metas without bytes, superseded versions).
+   * debris (temp files, metas without bytes, superseded versions), and collects the remote
+   * temporary names recorded by the process before (takeRemoteTempsLeft).
    */
   async recover(): Promise<Snapshot[]> {
     await this.ensureDir();
@@ -341,6 +368,20 @@ export class Spool {
       // Our temp copies, and write-file-atomic's temp files (`<name>.json.<n>`) of a killed write
       // (earlier versions wrote metas with it).
       if (isTempName(name) || /\.json\.\d+$/.test(name)) {
+        doomed.push(name);
+        continue;
+      }
+      if (name.endsWith(REMOTE_TEMPS_SUFFIX)) {
+        const text = await fs.readFile(path.join(this.dir, name), 'utf8').catch(() => '');
+        // One JSON string per line (a name may hold a line break); a torn last line is skipped.
+        for (const line of text.split('\n')) {
+          try {
+            const remoteTemp: unknown = JSON.parse(line);
+            if (typeof remoteTemp === 'string') this.#remoteTempsLeft.push(remoteTemp);
+          } catch {
+            // empty or torn
+          }
+        }
         doomed.push(name);
         continue;
       }
@@ -422,6 +463,12 @@ async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> 
 }
 
 /** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
+const REMOTE_TEMPS_SUFFIX = '.remote-temps';
+
+function remoteTempsPath(dataPath: string): string {
+  return dataPath.replace(/\.snap$/, REMOTE_TEMPS_SUFFIX);
+}
+
 async function unlinkIfPresent(file: string): Promise<void> {
   try {
     await fs.unlink(file);

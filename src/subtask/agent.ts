@@ -16,6 +16,7 @@ import { sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
 import { EMPTY_BASE, Spool, type AppendBase, type SnapshotKind } from '../spool/spool.js';
 import { loadTransport, type TransportFactory } from '../transports/index.js';
+import { StrayTemps } from '../transports/strayTemps.js';
 import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
 import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
 import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
@@ -63,14 +64,24 @@ export class Agent {
   readonly #snapshotSlots = new Slots(SNAPSHOT_CONCURRENCY);
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** Shared with the transports: remote temporary files to remove over the next connection. */
+  readonly #strays: StrayTemps;
 
   /** Loads the configured transport's module, then builds the agent. */
   static async create(config: ResolvedConfig, logger: Logger, emit: Emit): Promise<Agent> {
-    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir });
-    return new Agent(config, logger, emit, makeTransport);
+    const strays = new StrayTemps();
+    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir, strays });
+    return new Agent(config, logger, emit, makeTransport, strays);
   }
 
-  private constructor(config: ResolvedConfig, logger: Logger, emit: Emit, makeTransport: TransportFactory) {
+  private constructor(
+    config: ResolvedConfig,
+    logger: Logger,
+    emit: Emit,
+    makeTransport: TransportFactory,
+    strays: StrayTemps,
+  ) {
+    this.#strays = strays;
     this.#config = config;
     this.#logger = logger;
     this.#emit = emit;
@@ -141,6 +152,9 @@ export class Agent {
     await this.#spool.ensureDir();
     this.#ledger.load();
     const leftovers = await this.#spool.recover();
+    // Temporary files of uploads this agent was in the middle of when it died: the first
+    // connection removes them.
+    for (const remoteTemp of this.#spool.takeRemoteTempsLeft()) this.#strays.note(remoteTemp);
     if (leftovers.length) this.#logger.info(`Uploading ${leftovers.length} snapshot(s) left in the spool first`);
     for (const snapshot of leftovers) {
       this.#queuedStates.add(stateKey(snapshot.source, snapshot.size, snapshot.mtimeMs));

@@ -21,6 +21,13 @@ import { appendSnapshot } from './appendUpload.js';
 import { progressReporter } from './progress.js';
 import type { StatusReporter } from './status.js';
 
+/**
+ * Uploads of snapshots this big record their remote temporary name in the spool first, so a
+ * crash mid-upload does not leave the temporary file on the server for good. Smaller ones skip
+ * it: a record costs a few file-system calls, and their strays are small and rare.
+ */
+const RECORD_REMOTE_TEMP_BYTES = 1024 * 1024;
+
 export type Emit = <K extends keyof SubtaskEventMap>(name: K, payload: SubtaskEventMap[K]) => void;
 
 export interface UploaderOptions {
@@ -270,6 +277,7 @@ export class Uploader {
           mtime: new Date(snapshot.mtimeMs),
           signal,
           onProgress: this.#progress(snapshot),
+          ...(snapshot.size >= RECORD_REMOTE_TEMP_BYTES && { onTemporaryName: (remoteTemp: string) => this.#o.spool.recordRemoteTemp(snapshot, remoteTemp) }),
         })
       ).bytes;
     if (snapshot.appendFrom === undefined) return replace();

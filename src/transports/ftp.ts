@@ -273,6 +273,7 @@ export class FtpTransport implements Transport {
     const folder = posix.dirname(target);
     await ensureFolder(client, folder, session.knownDirs);
     const temp = posix.join(folder, temporaryName(posix.basename(target)));
+    await request.onTemporaryName?.(temp);
     try {
       if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
       await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);

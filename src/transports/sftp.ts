@@ -176,6 +176,7 @@ export class SftpTransport implements Transport {
       const seconds = request.mtime.getTime() / 1000;
       const small = readSmallFile(request.localPath);
       let bytes: number;
+      await request.onTemporaryName?.(temp);
       tempMayExist = true;
       if (small) {
         await putSmall(sftp, small, temp, seconds);

@@ -5,6 +5,7 @@
  * deletes (upload-only accounts) must not make the list grow for ever. What a killed process
  * noted is lost with it (documented in docs/RELIABILITY.md).
  */
+import { isTempName } from '../shared/atomicCopy.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -16,8 +17,9 @@ const MAX_PER_CONNECTION = 20;
 export class StrayTemps {
   readonly #paths = new Set<string>();
 
+  /** Ignores anything that is not one of our temporary names: only those may ever be deleted. */
   note(remotePath: string): void {
-    if (this.#paths.size < MAX_NOTED) this.#paths.add(remotePath);
+    if (this.#paths.size < MAX_NOTED && isTempName(remotePath) && /(^|\/)\.[^/]*$/.test(remotePath)) this.#paths.add(remotePath);
   }
 
   get size(): number {

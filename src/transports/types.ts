@@ -15,6 +15,11 @@ export interface UploadRequest {
   signal: AbortSignal;
   /** Called with the bytes sent so far, where the protocol reports it cheaply; never required. */
   onProgress?: (bytesSent: number) => void;
+  /**
+   * Awaited with the remote temporary name before anything is written to it, by transports that
+   * write one (SFTP, FTP), so the caller can have it removed after a crash; must not throw.
+   */
+  onTemporaryName?: (remoteTemp: string) => Promise<void>;
 }
 
 export interface UploadResult {

@@ -5,6 +5,7 @@ import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embe
 import { TaskMaster } from '../../src/index.js';
 import type { UploadFailedEvent } from '../../src/master/events.js';
 import type { PushtaskConfig } from '../../src/config/schema.js';
+import { startSlowLink } from '../helpers/slowLink.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
@@ -190,6 +191,24 @@ describe('sftp under network faults', () => {
     expect(sawPartial).toBe(false);
     // The cut attempts' temporary files are removed over the connection that worked.
     expect(fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'))).toEqual([]);
+  });
+
+  it('removes the temporary file of an upload the agent was killed in the middle of, once it runs again', async () => {
+    const link = await startSlowLink(server.port, 2 * 1024 * 1024);
+    ws.write('data/big.bin', Buffer.alloc(6 * 1024 * 1024, 7));
+    const m = start({ watch: [{ file: 'data/big.bin' }], transport: sftp({ port: link.port }) });
+    const temporaries = () => (fs.existsSync(ws.path('server/incoming')) ? fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp')) : []);
+    try {
+      await m.start();
+      await waitFor(() => temporaries().length === 1, 'the upload under way');
+      const restarted = nextEvent(m, 'subtask-start');
+      process.kill(m.subtaskPid!, 'SIGKILL');
+      await restarted;
+      await waitFor(() => sameBytes(ws.path('data/big.bin'), ws.path('server/incoming/big.bin')), 'delivery after the restart', 20_000);
+      expect(temporaries()).toEqual([]);
+    } finally {
+      await link.close();
+    }
   });
 
   it('follows the retry schedule while the server refuses connections, then delivers', async () => {

@@ -174,6 +174,27 @@ describe('Spool.remove', () => {
   });
 });
 
+describe('Spool remote temporary names', () => {
+  it('a new process finds the names an upload recorded (any characters), once; a removed snapshot takes its record along', async () => {
+    const source = await writeData('a.csv', 'data');
+    const first = await newSpool();
+    const killed = (await first.snapshot({ kind: 'data', source, remotePath: 'a.csv' }))!;
+    const delivered = (await first.snapshot({ kind: 'data', source, remotePath: 'b.csv' }))!;
+    await first.recordRemoteTemp(killed, '/in/.a.csv.1a.pushtask-tmp');
+    await first.recordRemoteTemp(killed, '/in/.line\nbreak.2b.pushtask-tmp');
+    await first.recordRemoteTemp(delivered, '/in/.b.csv.3c.pushtask-tmp');
+    await first.remove(delivered);
+    // A torn last line, as a crash during the append leaves it.
+    await fs.appendFile(killed.dataPath.replace(/\.snap$/, '.remote-temps'), '"/in/.a.csv.4d.pushta');
+
+    const second = await newSpool();
+    expect(await second.recover()).toHaveLength(1);
+    expect(second.takeRemoteTempsLeft()).toEqual(['/in/.a.csv.1a.pushtask-tmp', '/in/.line\nbreak.2b.pushtask-tmp']);
+    expect(second.takeRemoteTempsLeft()).toEqual([]);
+    expect(await listSpool()).toEqual([path.basename(killed.metaPath), path.basename(killed.dataPath)].sort());
+  });
+});
+
 describe('Spool.recover', () => {
   it('returns an empty list for an empty (or missing) spool and creates it', async () => {
     const spool = new Spool(spoolDir);
