@@ -58,6 +58,8 @@ export interface AtomicCopyOptions {
   signal?: AbortSignal;
   /** fsync the copy before the rename. @default true */
   sync?: boolean;
+  /** Awaited with the temporary name before it is created (to find it again after a crash). */
+  onTemporaryName?: (temp: string) => Promise<void>;
 }
 
 /**
@@ -72,6 +74,7 @@ export interface AtomicCopyOptions {
 export async function atomicCopy(source: string, target: string, options: AtomicCopyOptions = {}): Promise<number> {
   if (options.mkdir) await fs.mkdir(path.dirname(target), { recursive: true, mode: options.private ? 0o700 : 0o777 });
   const temp = tempSiblingName(target);
+  await options.onTemporaryName?.(temp);
   try {
     await fs.copyFile(source, temp);
     if (options.private) await fs.chmod(temp, 0o600);

@@ -14,7 +14,7 @@ export async function loadTransport(config: TransportConfig, baseContext: Transp
   switch (config.type) {
     case 'local': {
       const { LocalTransport } = await import('./local.js');
-      return () => new LocalTransport(config);
+      return () => new LocalTransport(config, context);
     }
     case 'sftp': {
       const { SftpTransport } = await import('./sftp.js');

@@ -5,14 +5,16 @@ import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
 import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
   readonly #dir: string;
+  readonly #context: Partial<TransportContext>;
 
-  constructor(config: LocalTransportConfig) {
+  constructor(config: LocalTransportConfig, context: Partial<TransportContext> = {}) {
     this.#dir = config.dir;
+    this.#context = context;
     this.description = `local folder ${config.dir}`;
   }
 
@@ -24,13 +26,21 @@ export class LocalTransport implements Transport {
         cause: error,
       });
     }
+    // Temporary files of copies a crashed agent was in the middle of (a failed copy removes its own).
+    const { strays, logger } = this.#context;
+    if (strays && logger) await strays.removeWith((temp) => fs.rm(temp, { force: true }), logger, this.description);
   }
 
   async upload(request: UploadRequest): Promise<UploadResult> {
     const target = confinedLocalPath(this.#dir, request.remotePath);
     request.signal.throwIfAborted();
     try {
-      const bytes = await atomicCopy(request.localPath, target, { mtime: request.mtime, mkdir: true, signal: request.signal });
+      const bytes = await atomicCopy(request.localPath, target, {
+        mtime: request.mtime,
+        mkdir: true,
+        signal: request.signal,
+        ...(request.onTemporaryName && { onTemporaryName: request.onTemporaryName }),
+      });
       return { bytes };
     } catch (error) {
       throw new PushtaskError('UPLOAD_FAILED', `Copy to ${target} failed: ${errorMessage(error)}`, { cause: error });

@@ -19,7 +19,7 @@ export class StrayTemps {
 
   /** Ignores anything that is not one of our temporary names: only those may ever be deleted. */
   note(remotePath: string): void {
-    if (this.#paths.size < MAX_NOTED && isTempName(remotePath) && /(^|\/)\.[^/]*$/.test(remotePath)) this.#paths.add(remotePath);
+    if (this.#paths.size < MAX_NOTED && isTempName(remotePath) && /(^|[\\/])\.[^\\/]*$/.test(remotePath)) this.#paths.add(remotePath);
   }
 
   get size(): number {

@@ -17,7 +17,7 @@ export interface UploadRequest {
   onProgress?: (bytesSent: number) => void;
   /**
    * Awaited with the remote temporary name before anything is written to it, by transports that
-   * write one (SFTP, FTP), so the caller can have it removed after a crash; must not throw.
+   * write one (local, SFTP, FTP), so the caller can have it removed after a crash; must not throw.
    */
   onTemporaryName?: (remoteTemp: string) => Promise<void>;
 }

@@ -134,6 +134,22 @@ describe('supervisor and crashes', () => {
   });
 });
 
+describe('temporary files left by a crash', () => {
+  it('removes from the destination a copy whose temporary name a killed agent recorded in the spool', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const stray = ws.write('remote/.a.csv.dead1.pushtask-tmp', 'half a copy');
+    const bystander = ws.write('remote/.notes.pushtask-tmp.txt', 'not ours');
+    ws.write('spool/00000000000000000000.1.remote-temps', `${JSON.stringify(stray)}\n${JSON.stringify(bystander)}\n`);
+    const m = newMaster({ watch: [{ file: 'data/a.csv' }], spoolDir: 'spool' });
+    await m.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery');
+    expect(fs.existsSync(stray)).toBe(false);
+    expect(fs.existsSync(bystander)).toBe(true); // not one of our temporary names: never deleted
+    expect(fs.readdirSync(ws.path('spool')).filter((name) => name.endsWith('.remote-temps'))).toEqual([]);
+  });
+});
+
 describe('stop', () => {
   it('graceful stop lets the upload in flight finish; nothing partial is ever visible under the final name', async () => {
     ws = createWorkspace();
