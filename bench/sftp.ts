@@ -9,8 +9,8 @@
  * snapshots into its spool and uploads. (a) times notify → `uploaded` event of a watched file (the
  * spool snapshot, 1 GiB copied and fsynced, is part of it; the event's own `ms` is the transport's
  * share), and, to split the difference into transport and snapshot, the transport alone uploading
- * the fixture as OpenSSH does; (b) a drop folder (stableMs 0) that holds the files when the master starts, started the
- * way the CLI starts it (`start()` with residuals on; the subtask's first scan of the drop folder
+ * the fixture as OpenSSH does; (b) a drop folder (stableMs 0) that holds the files when the master
+ * starts, started the way the CLI starts it (`start()` with residuals on; the subtask's first scan of the drop folder
  * snapshots and uploads the backlog), timed from `start()` to the last `uploaded` event, with transfers
  * 4 (the default; the goal applies to it) and 8; and, as steady-state use, the files moved one by
  * one into the drop folder of a running master (transfers 4, "live drop"), timed from the first move.

@@ -462,13 +462,14 @@ async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> 
   }
 }
 
-/** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
+/** Beside `<id>.<version>.snap`: the remote temporary names its uploads wrote (recordRemoteTemp). */
 const REMOTE_TEMPS_SUFFIX = '.remote-temps';
 
 function remoteTempsPath(dataPath: string): string {
   return dataPath.replace(/\.snap$/, REMOTE_TEMPS_SUFFIX);
 }
 
+/** One unlink: cheaper than `fs.rm({ force: true })`, which also lstat()s the path twice. */
 async function unlinkIfPresent(file: string): Promise<void> {
   try {
     await fs.unlink(file);

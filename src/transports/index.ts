@@ -3,14 +3,11 @@
  * are loaded on demand, so an agent only pays (in start time and memory) for the protocol it uses.
  */
 import type { TransportConfig } from '../config/schema.js';
-import { StrayTemps } from './strayTemps.js';
 import type { Transport, TransportContext } from './types.js';
 
 export type TransportFactory = () => Transport;
 
-export async function loadTransport(config: TransportConfig, baseContext: TransportContext): Promise<TransportFactory> {
-  // One list of stray temporary files for all the transports this factory makes (the lanes).
-  const context: TransportContext = { strays: new StrayTemps(), ...baseContext };
+export async function loadTransport(config: TransportConfig, context: TransportContext): Promise<TransportFactory> {
   switch (config.type) {
     case 'local': {
       const { LocalTransport } = await import('./local.js');

@@ -85,8 +85,9 @@ export interface TransportContext {
   /** A private folder (the spool) for what a transport must remember, e.g. host keys pinned on first use. */
   stateDir: string;
   /**
-   * Shared by the transports of one agent (one per upload lane): a temporary file a cut-off
-   * upload left on one connection is removed by whichever connects next.
+   * Shared by the transports of one agent (one per upload lane; the agent passes it): a temporary
+   * file a cut-off upload left on one connection is removed by whichever connects next. Without
+   * it each transport keeps its own list.
    */
   strays?: StrayTemps;
 }
