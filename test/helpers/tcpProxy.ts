@@ -1,38 +1,153 @@
 /**
- * A TCP proxy on loopback for fault tests: forwards to a target, counts bytes, and on command
- * cuts every connection, cuts after N bytes, or refuses new connections for a while.
+ * A TCP proxy on loopback that simulates a real link for fault tests and link benches, in user
+ * space (no netem here): it forwards to a target and counts bytes and connections, and on command
+ * resets connections, cuts them after N bytes, refuses new ones, silently drops everything
+ * (a blackhole), adds latency and limits bandwidth.
+ *
+ * Latency and bandwidth model one link shared by every connection, as a cellular modem is:
+ * a chunk leaves after the bytes queued before it in its direction, and arrives `latencyMs` later.
+ * Order is kept per direction. With neither set, bytes are forwarded directly (benches on
+ * loopback measure the proxy's cost as little as possible).
  */
 import net from 'node:net';
+
+export interface LinkShape {
+  /** One-way delay added to every byte in each direction (a round trip costs twice this). */
+  latencyMs?: number;
+  /** Client → server rate in bytes per second (null or 0: unlimited). */
+  upBytesPerSecond?: number | null;
+  /** Server → client rate in bytes per second (null or 0: unlimited). */
+  downBytesPerSecond?: number | null;
+}
+
+/**
+ * `hold`: nothing passes while on, bytes are kept and delivered when it ends, as TCP retransmits
+ * after a short outage (connections survive). `drop`: nothing passes while on and connections
+ * open during it stay dead for ever (a NAT mapping lost, a modem re-dialled): only their keepalives
+ * and timeouts can notice. New connections during either hang (the client's connect may succeed
+ * against the proxy, but no byte crosses); after a `drop` ends, new connections work.
+ */
+export type Blackhole = 'hold' | 'drop';
 
 export interface TcpProxy {
   port: number;
   /** Bytes sent from clients to the server, and back, since start (or the last reset). */
   readonly bytesUp: number;
   readonly bytesDown: number;
+  /** Connections open now. */
   readonly connections: number;
-  /** Destroys every open connection now (a dropped link). */
-  cutAll(): void;
+  /** Connections accepted since start (or the last resetCounters). */
+  readonly accepted: number;
+  /** Destroys every open connection now (a dropped link): with `reset`, both ends get a TCP RST. */
+  cutAll(options?: { reset?: boolean }): void;
   /** Cuts each connection once it has carried `bytes` more bytes upstream (null: never). */
   cutUpstreamAfter(bytes: number | null): void;
   /** New connections are reset at once while refusing. */
   refuse(on: boolean): void;
+  /** Starts (`hold` / `drop`) or ends (`false`) a silent outage; see {@link Blackhole}. */
+  blackhole(mode: Blackhole | false): void;
+  /** Changes latency and bandwidth for bytes that arrive from now on. */
+  shape(link: LinkShape): void;
   resetCounters(): void;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+/** Slices of this size at most are scheduled, so a limited link delivers smoothly. */
+const SLICE_BYTES = 16 * 1024;
+/** Bytes queued in one direction of one connection before its source is paused. */
+const QUEUE_HIGH_BYTES = 256 * 1024;
+
+interface Direction {
+  /** When the shared link is free to start sending the next slice (ms, performance clock). */
+  freeAt: number;
+}
+
+export async function startTcpProxy(
+  targetPort: number,
+  targetHost = '127.0.0.1',
+  initialShape: LinkShape = {},
+): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const connectionsOpen = new Set<Connection>();
   let bytesUp = 0;
   let bytesDown = 0;
+  let accepted = 0;
   let cutAfter: number | null = null;
   let refusing = false;
+  let outage: Blackhole | false = false;
+  let link: Required<LinkShape> = normalize(initialShape);
+  const up: Direction = { freeAt: 0 };
+  const down: Direction = { freeAt: 0 };
+
+  interface Connection {
+    /** Set by a `drop` outage: this connection never carries a byte again. */
+    dead: boolean;
+    /** Flushes what a `hold` outage kept. */
+    release: Array<() => void>;
+  }
+
+  /** Forwards one direction of one connection through the link's shape and outages. */
+  function pipe(
+    from: net.Socket,
+    to: net.Socket,
+    connection: Connection,
+    direction: Direction,
+    count: (bytes: number) => boolean,
+    rate: () => number | null,
+  ): void {
+    let queued = 0;
+    const deliver = (chunk: Buffer) => {
+      if (connection.dead || to.destroyed) return;
+      to.write(chunk);
+    };
+    const schedule = (chunk: Buffer) => {
+      if (connection.dead) return;
+      if (outage === 'hold') {
+        connection.release.push(() => schedule(chunk));
+        return;
+      }
+      if (outage === 'drop') return;
+      const bps = rate();
+      if (!bps && link.latencyMs === 0) {
+        deliver(chunk);
+        return;
+      }
+      for (let offset = 0; offset < chunk.length; offset += SLICE_BYTES) {
+        const slice = chunk.subarray(offset, offset + SLICE_BYTES);
+        const now = performance.now();
+        const sendEnd = bps ? Math.max(now, direction.freeAt) + (slice.length / bps) * 1000 : now;
+        if (bps) direction.freeAt = sendEnd;
+        queued += slice.length;
+        if (queued > QUEUE_HIGH_BYTES) from.pause();
+        setTimeout(() => {
+          queued -= slice.length;
+          if (queued <= QUEUE_HIGH_BYTES && from.isPaused()) from.resume();
+          deliver(slice);
+        }, sendEnd + link.latencyMs - now).unref();
+      }
+    };
+    from.on('data', (chunk: Buffer) => {
+      if (!count(chunk.length)) return;
+      if (!link.latencyMs && !rate() && !outage && !connection.release.length) {
+        if (!connection.dead && !to.write(chunk)) from.pause();
+        return;
+      }
+      schedule(chunk);
+    });
+    to.on('drain', () => {
+      if (queued <= QUEUE_HIGH_BYTES) from.resume();
+    });
+  }
 
   const server = net.createServer((client) => {
     if (refusing) {
       client.resetAndDestroy();
       return;
     }
+    accepted++;
     const upstream = net.connect(targetPort, targetHost);
+    const connection: Connection = { dead: outage === 'drop', release: [] };
+    connectionsOpen.add(connection);
     sockets.add(client);
     sockets.add(upstream);
     let carried = 0;
@@ -41,27 +156,50 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       client.destroy();
       upstream.destroy();
     };
-    client.on('data', (chunk: Buffer) => {
-      bytesUp += chunk.length;
-      carried += chunk.length;
-      if (budget !== null && carried > budget) {
-        destroyBoth();
-        return;
-      }
-      if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    upstream.on('data', (chunk: Buffer) => {
-      bytesDown += chunk.length;
-      if (!client.write(chunk)) upstream.pause();
-    });
-    client.on('drain', () => upstream.resume());
-    client.on('end', () => upstream.end());
-    upstream.on('end', () => client.end());
+    pipe(
+      client,
+      upstream,
+      connection,
+      up,
+      (bytes) => {
+        bytesUp += bytes;
+        carried += bytes;
+        if (budget !== null && carried > budget) {
+          destroyBoth();
+          return false;
+        }
+        return true;
+      },
+      () => link.upBytesPerSecond,
+    );
+    pipe(
+      upstream,
+      client,
+      connection,
+      down,
+      (bytes) => {
+        bytesDown += bytes;
+        return true;
+      },
+      () => link.downBytesPerSecond,
+    );
+    // A half-close travels like data: after the bytes before it, not through a silent link.
+    const endLater = (direction: Direction, to: net.Socket) => {
+      const end = () => {
+        if (connection.dead) return;
+        if (outage === 'hold') return void connection.release.push(end);
+        const now = performance.now();
+        setTimeout(() => !connection.dead && to.end(), Math.max(now, direction.freeAt) + link.latencyMs - now).unref();
+      };
+      end();
+    };
+    client.on('end', () => endLater(up, upstream));
+    upstream.on('end', () => endLater(down, client));
     for (const socket of [client, upstream]) {
       socket.on('error', destroyBoth);
       socket.on('close', () => {
         sockets.delete(socket);
+        connectionsOpen.delete(connection);
         destroyBoth();
       });
     }
@@ -80,8 +218,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     get connections() {
       return [...sockets].length / 2;
     },
-    cutAll() {
-      for (const socket of sockets) socket.destroy();
+    get accepted() {
+      return accepted;
+    },
+    cutAll(options = {}) {
+      for (const socket of sockets) {
+        if (options.reset && !socket.destroyed) socket.resetAndDestroy();
+        else socket.destroy();
+      }
     },
     cutUpstreamAfter(bytes) {
       cutAfter = bytes;
@@ -90,13 +234,36 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       refusing = on;
       if (on) for (const socket of sockets) socket.destroy();
     },
+    blackhole(mode) {
+      const was = outage;
+      outage = mode;
+      if (mode === 'drop') for (const connection of connectionsOpen) connection.dead = true;
+      if (!mode && was === 'hold') {
+        for (const connection of connectionsOpen) {
+          const release = connection.release.splice(0);
+          for (const send of release) send();
+        }
+      }
+    },
+    shape(next) {
+      link = normalize({ ...link, ...next });
+    },
     resetCounters() {
       bytesUp = 0;
       bytesDown = 0;
+      accepted = 0;
     },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+function normalize(shape: LinkShape): Required<LinkShape> {
+  return {
+    latencyMs: shape.latencyMs ?? 0,
+    upBytesPerSecond: shape.upBytesPerSecond || null,
+    downBytesPerSecond: shape.downBytesPerSecond || null,
   };
 }
