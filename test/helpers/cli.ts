@@ -32,13 +32,23 @@ export function cliArgv(args: string[]): string[] {
 
 export function startCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): RunningCli {
   const [command, ...rest] = cliArgv(args);
-  return track(spawn(command!, rest, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
+  return startProcess(command!, rest, options);
+}
+
+/** Any command (no shell), with the same output collection and waiting as the CLI runs above. */
+export function startProcess(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): RunningCli {
+  return track(spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
+}
+
+export function runProcess(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<CliRun> {
+  const started = startProcess(command, args, options);
+  started.child.stdin!.end(options.input ?? '');
+  return started.done;
 }
 
 export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<CliRun> {
-  const started = startCli(args, options);
-  started.child.stdin!.end(options.input ?? '');
-  return started.done;
+  const [command, ...rest] = cliArgv(args);
+  return runProcess(command!, rest, options);
 }
 
 /** `script` from util-linux, which gives a command a pseudo-terminal; null when missing. */
