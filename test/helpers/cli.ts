@@ -104,6 +104,14 @@ function track(child: ChildProcess, timeoutMs = 60_000, grouped = false): Runnin
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A command that cannot be started (ENOENT) ends here, with the reason on stderr.
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return;
+      ended = true;
+      clearTimeout(timer);
+      stderr += `cannot start ${child.spawnfile}: ${err.message}\n`;
+      resolve({ code: null, signal: null, stdout, stderr });
+    });
   });
   const waitForOutput = async (text: string | RegExp, waitMs = 30_000) => {
     const deadline = Date.now() + waitMs;
