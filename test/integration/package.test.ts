@@ -1,5 +1,5 @@
 /**
- * The package as a new user gets it: `npm pack` (which runs prepack, the build) in a clean clone
+ * The package as a new user gets it: `npm pack` (which runs prepare, the build) in a clean clone
  * of this commit, the tarball installed into a fresh project in a temp folder, then used there:
  * TypeScript consumers under three module resolutions, a CommonJS consumer, and the CLI through
  * npx. Slow (a build and an `npm install`), so one pack and one install serve every test here.
