@@ -23,6 +23,8 @@ export interface RunningCli {
   /** Resolves once `text` (or a match of it) appeared on stdout; rejects when the process ends first. */
   waitForOutput: (text: string | RegExp, timeoutMs?: number) => Promise<void>;
   done: Promise<CliRun>;
+  /** Started in a process group of its own (see ProcessOptions.group). */
+  grouped: boolean;
 }
 
 /** The argv that runs the CLI through tsx. */
@@ -32,13 +34,47 @@ export function cliArgv(args: string[]): string[] {
 
 export function startCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): RunningCli {
   const [command, ...rest] = cliArgv(args);
-  return track(spawn(command!, rest, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
+  return startProcess(command!, rest, options);
+}
+
+export interface ProcessOptions {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /**
+   * Runs the command in a process group of its own, and the time-out kills the whole group: for
+   * wrappers such as npx, whose child would otherwise outlive them (holding the output pipes open).
+   */
+  group?: boolean;
+}
+
+/** Any command (no shell), with the same output collection and waiting as the CLI runs above. */
+export function startProcess(command: string, args: string[], options: ProcessOptions): RunningCli {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: options.group ?? false });
+  return track(child, options.timeoutMs, options.group);
+}
+
+/** SIGKILL to the process, or to its whole group when it was started with `group`. */
+export function killHard(running: RunningCli): void {
+  const pid = running.child.pid;
+  if (running.grouped && pid !== undefined) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  } else running.child.kill('SIGKILL');
+}
+
+export function runProcess(command: string, args: string[], options: ProcessOptions & { input?: string }): Promise<CliRun> {
+  const started = startProcess(command, args, options);
+  started.child.stdin!.end(options.input ?? '');
+  return started.done;
 }
 
 export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<CliRun> {
-  const started = startCli(args, options);
-  started.child.stdin!.end(options.input ?? '');
-  return started.done;
+  const [command, ...rest] = cliArgv(args);
+  return runProcess(command!, rest, options);
 }
 
 /** `script` from util-linux, which gives a command a pseudo-terminal; null when missing. */
@@ -55,18 +91,26 @@ export function startCliUnderTerminal(args: string[], options: { cwd: string; en
   return track(spawn('script', ['-qfec', shell, '/dev/null'], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }), options.timeoutMs);
 }
 
-function track(child: ChildProcess, timeoutMs = 60_000): RunningCli {
+function track(child: ChildProcess, timeoutMs = 60_000, grouped = false): RunningCli {
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => killHard(running), timeoutMs);
   let ended = false;
   const done = new Promise<CliRun>((resolve) => {
     child.on('close', (code, signal) => {
       ended = true;
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
+    });
+    // A command that cannot be started (ENOENT) ends here, with the reason on stderr.
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return;
+      ended = true;
+      clearTimeout(timer);
+      stderr += `cannot start ${child.spawnfile}: ${err.message}\n`;
+      resolve({ code: null, signal: null, stdout, stderr });
     });
   });
   const waitForOutput = async (text: string | RegExp, waitMs = 30_000) => {
@@ -78,5 +122,6 @@ function track(child: ChildProcess, timeoutMs = 60_000): RunningCli {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
-  return { child, stdout: () => stdout, stderr: () => stderr, waitForOutput, done };
+  const running: RunningCli = { child, stdout: () => stdout, stderr: () => stderr, waitForOutput, done, grouped };
+  return running;
 }

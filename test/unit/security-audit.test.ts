@@ -72,7 +72,14 @@ describe('scripts/audit.sh', () => {
 
   it('is run by .ci/run after the README commands `npm install` and `npm test` (and the chaos suite)', () => {
     const ci = fs.readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
-    const steps = ci.split('\n').filter((line) => /^(npm |bash scripts\/audit\.sh)/.test(line));
-    expect(steps).toEqual(['npm install', 'npm test', 'npm run test:chaos', 'bash scripts/audit.sh']);
+    // The top-level steps (the Node-line loop in between is indented); a failed audit fails the run.
+    const steps = ci.split('\n').filter((line) => /^(npm install$|run_suite |with_node .*run_suite |bash scripts\/audit\.sh)/.test(line));
+    expect(steps).toEqual([
+      'npm install',
+      'run_suite "npm test" npm test',
+      'with_node "$CHAOS_LINE" run_suite "chaos suite" npm run test:chaos',
+      'bash scripts/audit.sh || failed=1',
+    ]);
+    expect(ci).toMatch(/\nexit "\$failed"\n$/);
   });
 });
