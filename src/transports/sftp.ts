@@ -202,7 +202,7 @@ export class SftpTransport implements Transport {
   async #putLarge(client: SftpClient, request: UploadRequest, temp: string, seconds: number): Promise<number> {
     const sftp = sftpOf(client);
     const server = this.#server;
-    if (!inOrderServers.has(server)) {
+    if (!inOrderServers.has(this.#serverKey)) {
       try {
         const step = request.onProgress ? { step: request.onProgress } : {};
         await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
@@ -210,7 +210,7 @@ export class SftpTransport implements Transport {
         return (await fs.promises.stat(request.localPath)).size;
       } catch (error) {
         if (!isOutOfOrderRefusal(error)) throw error;
-        if (inOrderServers.learn(server)) {
+        if (inOrderServers.learn(this.#serverKey)) {
           this.#logger.warn(`The SFTP server ${server} accepts writes only in order (${errorMessage(error)}); writing to it in order from now on`);
         }
       }
@@ -255,11 +255,16 @@ export class SftpTransport implements Transport {
    * write — so for those there is no append: the uploader sends whole files.
    */
   get append(): RemoteAppender | undefined {
-    return inOrderServers.has(this.#server) ? undefined : this.#appender;
+    return inOrderServers.has(this.#serverKey) ? undefined : this.#appender;
   }
 
   get #server(): string {
     return `${this.#config.host}:${this.#config.port}`;
+  }
+
+  /** What the in-order registry remembers: host:port, and the pinned host key where there is one (another server may later listen there). */
+  get #serverKey(): string {
+    return `${this.#server} ${this.#config.hostKey ?? ''}`;
   }
 
   readonly #appender: RemoteAppender = {
@@ -299,7 +304,7 @@ export class SftpTransport implements Transport {
         try {
           await appendTo(sftp, target, request);
         } catch (error) {
-          if (isOutOfOrderRefusal(error) && inOrderServers.learn(this.#server)) {
+          if (isOutOfOrderRefusal(error) && inOrderServers.learn(this.#serverKey)) {
             this.#logger.warn(`The SFTP server ${this.#server} accepts writes only in order and cannot append (${errorMessage(error)}); sending whole files to it from now on`);
           }
           throw error;
