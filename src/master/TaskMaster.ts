@@ -1,7 +1,7 @@
 /**
  * TaskMaster: what an application embeds. It touches sidecars on notify (the only thing on the
  * hot path), applies burst mode, prepares the spool at start (archive, residuals) and supervises
- * the subtask process, restarting it with backoff when it dies.
+ * the subtask process through its Supervisor (supervisor.ts), which restarts it with backoff.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -23,14 +23,16 @@ import { BurstDetector, type BurstDecision } from './burst.js';
 import type { NotifyEvent, TaskMasterEvents } from './events.js';
 import { SidecarToucher } from './notifier.js';
 import { precopyResiduals } from './residuals.js';
-import { RestartBackoff } from './restartBackoff.js';
 import { SubtaskProcess } from './subtaskProcess.js';
+import { Supervisor, startCancelledError, type SupervisorExit } from './supervisor.js';
 
 export interface TaskMasterOptions {
   /** Base for relative paths in the config and in notify(). @default process.cwd() */
   cwd?: string;
   /** Use this logger instead of the one the config describes. */
   logger?: Logger;
+  /** How long a (re)started subtask may take to report ready before it is killed (and restarted). @default 20000 */
+  subtaskReadyTimeoutMs?: number;
 }
 
 export interface StartOptions {
@@ -62,19 +64,22 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   readonly #sidecars = new Map<number, string>();
   readonly #bursts = new Map<number, BurstDetector>();
   readonly #toucher = new SidecarToucher();
-  readonly #backoff = new RestartBackoff();
+  readonly #readyTimeoutMs: number | undefined;
   #state: State = 'idle';
-  #subtask: SubtaskProcess | null = null;
+  /** One per start(): spawns, restarts and stops the subtask (supervisor.ts). */
+  #supervisor: Supervisor<SubtaskProcess> | null = null;
   #lock: SpoolLock | null = null;
-  #restartTimer: NodeJS.Timeout | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #flushDueAt = Infinity;
+  /** The start() in progress, and how stop() cancels it. */
+  #starting: { done: Promise<void>; abort: AbortController } | null = null;
   #stopping: Promise<void> | null = null;
   #lastStartOptions: StartOptions = {};
 
   constructor(config: PushtaskConfig, options: TaskMasterOptions = {}) {
     super();
     this.#cwd = options.cwd ?? process.cwd();
+    this.#readyTimeoutMs = options.subtaskReadyTimeoutMs;
     this.config = resolveConfig(config, { cwd: this.#cwd });
     this.#logger =
       options.logger ??
@@ -96,33 +101,70 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
 
   /** The subtask's pid while it runs. */
   get subtaskPid(): number | undefined {
-    return this.#subtask?.running ? this.#subtask.pid : undefined;
+    const subtask = this.#supervisor?.state === 'running' ? this.#supervisor.child : null;
+    return subtask?.running ? subtask.pid : undefined;
   }
 
   get running(): boolean {
     return this.#state === 'running';
   }
 
-  async start(options: StartOptions = {}): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`TaskMaster.start(): already ${this.#state}`);
+  /**
+   * Locks the spool, archives, pre-copies residuals and starts the subtask; resolves once it is
+   * ready. A stop() meanwhile cancels it: start() then fails with code ABORTED, nothing is left running.
+   */
+  start(options: StartOptions = {}): Promise<void> {
+    if (this.#state !== 'idle') return Promise.reject(new Error(`TaskMaster.start(): already ${this.#state}`));
     this.#state = 'starting';
     this.#stopping = null;
     this.#lastStartOptions = options;
+    const abort = new AbortController();
+    const done = this.#start(options, abort.signal).finally(() => {
+      this.#starting = null;
+    });
+    this.#starting = { done, abort };
+    return done;
+  }
+
+  async #start(options: StartOptions, signal: AbortSignal): Promise<void> {
+    const cancelled = () => {
+      if (signal.aborted) throw startCancelledError();
+    };
     try {
       this.#lock = await lockSpool(this.config.spoolDir, (error) =>
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
+      cancelled();
       this.#removeStaleSidecars();
-      if (options.archiveExpired ?? true) await this.#archive();
-      if (options.uploadResiduals ?? true) await this.#precopyResiduals();
-      await this.#spawn();
+      if (options.archiveExpired ?? true) await this.#archive(signal);
+      cancelled();
+      if (options.uploadResiduals ?? true) await this.#precopyResiduals(signal);
+      cancelled();
+      this.#supervisor = this.#newSupervisor();
+      await this.#supervisor.start();
       this.#state = 'running';
       this.#logger.info(`Started: subtask pid ${this.subtaskPid}, spool ${this.config.spoolDir}`);
     } catch (error) {
-      await this.#teardown();
-      this.#state = 'idle';
+      // Cancelled by stop(): stop() tears down once this has unwound.
+      if (!signal.aborted) {
+        await this.#teardown();
+        this.#state = 'idle';
+      }
       throw error;
     }
+  }
+
+  #newSupervisor(): Supervisor<SubtaskProcess> {
+    return new Supervisor({
+      spawn: () => new SubtaskProcess(this.config, (message) => this.#onSubtaskMessage(message)),
+      ...(this.#readyTimeoutMs !== undefined ? { readyTimeoutMs: this.#readyTimeoutMs } : {}),
+      onReady: (subtask, restart) => {
+        this.#lock?.noteSubtask(subtask.pid ?? null);
+        if (restart) this.#logger.info(`Restarted the subtask: pid ${subtask.pid}`);
+        this.emit('subtask-start', { pid: subtask.pid ?? 0, restart });
+      },
+      onExit: (exit) => this.#onSubtaskExit(exit),
+    });
   }
 
   #removeStaleSidecars(): void {
@@ -133,15 +175,16 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     for (const file of stale) fs.rmSync(file, { force: true });
   }
 
-  async #archive(): Promise<void> {
+  async #archive(signal: AbortSignal): Promise<void> {
     const folders = new Set(this.config.watch.map((entry) => (entry.kind === 'file' ? path.dirname(entry.path) : entry.path)));
     for (const folder of folders) {
-      const moved = await archiveExpiredFiles(folder, this.config.archive);
+      if (signal.aborted) return;
+      const moved = await archiveExpiredFiles(folder, this.config.archive, signal);
       for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
     }
   }
 
-  async #precopyResiduals(): Promise<void> {
+  async #precopyResiduals(signal: AbortSignal): Promise<void> {
     const spool = new Spool(this.config.spoolDir);
     const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
     const queued = await precopyResiduals(this.config, spool, ledger, (source, error) =>
@@ -149,18 +192,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
         `Could not pre-copy the residual ${source} into the spool (${errorMessage(error)}); starting anyway: ` +
           'watched and drop-folder files are still found by the subtask, other residuals at the next start',
       ),
+      signal,
     );
     if (queued.length) this.#logger.info(`Queued ${queued.length} residual file(s) for upload first`);
-  }
-
-  async #spawn(restart = false): Promise<void> {
-    const subtask = new SubtaskProcess(this.config, (message) => this.#onSubtaskMessage(message));
-    this.#subtask = subtask;
-    void subtask.exited.then((exit) => this.#onSubtaskExit(subtask, exit.code, exit.signal));
-    await subtask.ready;
-    this.#lock?.noteSubtask(subtask.pid ?? null);
-    this.#backoff.started(Date.now());
-    this.emit('subtask-start', { pid: subtask.pid ?? 0, restart });
   }
 
   #onSubtaskMessage(message: SubtaskToMaster): void {
@@ -188,19 +222,10 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     }
   }
 
-  #onSubtaskExit(subtask: SubtaskProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (subtask !== this.#subtask || this.#state !== 'running') return;
-    const delay = this.#backoff.onExit(Date.now());
-    this.#logger.error(`The subtask (pid ${subtask.pid}) exited unexpectedly (code ${code}, signal ${signal}); restarting it in ${delay / 1000} s. Queued files wait in the spool.`);
-    this.emit('subtask-exit', { code, signal, restarting: true, restartInMs: delay });
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = null;
-      if (this.#state !== 'running') return;
-      this.#spawn(true).catch((error) => {
-        // The failed child's exit handler schedules the next try with a longer delay.
-        this.#logger.error(`Restarting the subtask failed: ${errorMessage(error)}`);
-      });
-    }, delay);
+  #onSubtaskExit(exit: SupervisorExit): void {
+    const why = exit.reason ?? `exited unexpectedly (code ${exit.code}, signal ${exit.signal})`;
+    this.#logger.error(`The subtask (pid ${exit.pid}) ${why}; restarting it in ${exit.restartInMs / 1000} s. Queued files wait in the spool.`);
+    this.emit('subtask-exit', { code: exit.code, signal: exit.signal, restarting: true, restartInMs: exit.restartInMs, ...(exit.pid !== undefined ? { pid: exit.pid } : {}) });
   }
 
   // ---- notify: the hot path -------------------------------------------------------------
@@ -327,7 +352,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   /** Changes the log level of master and subtask at once, without a restart. */
   setLogLevel(level: LogLevel): void {
     this.#logger.level = level;
-    this.#subtask?.send({ type: 'log-level', level });
+    this.#supervisor?.child?.send({ type: 'log-level', level });
   }
 
   /**
@@ -340,17 +365,18 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     if (this.#stopping) return this.#stopping;
     if (this.#state === 'idle') return Promise.resolve();
     this.#state = 'stopping';
+    const starting = this.#starting;
+    starting?.abort.abort();
     this.#releaseHeldData();
+    const force = options.forceKill ?? true;
     this.#stopping = (async () => {
-      const subtask = this.#subtask;
-      if (subtask) {
-        if (options.forceKill ?? true) await subtask.kill();
-        else await subtask.stopGracefully(this.config.gracefulTimeoutMs);
-      }
+      // During start() the supervisor may not exist yet: the abort ends start() before it spawns.
+      await this.#supervisor?.stop(force ? {} : { gracefulTimeoutMs: this.config.gracefulTimeoutMs });
+      await starting?.done.catch(() => undefined);
       fs.rmSync(heartbeatFile(this.config.dataDir, this.config.heartbeat.name), { force: true });
       await this.#teardown();
       this.#state = 'idle';
-      this.#logger.info(options.forceKill ?? true ? 'Stopped (subtask killed)' : 'Stopped gracefully');
+      this.#logger.info(starting ? 'Stopped while starting (start cancelled)' : force ? 'Stopped (subtask killed)' : 'Stopped gracefully');
     })();
     return this.#stopping;
   }
@@ -363,13 +389,11 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   }
 
   async #teardown(): Promise<void> {
-    if (this.#restartTimer) clearTimeout(this.#restartTimer);
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
-    this.#restartTimer = null;
     this.#flushTimer = null;
     this.#flushDueAt = Infinity;
-    if (this.#subtask?.running) await this.#subtask.kill();
-    this.#subtask = null;
+    await this.#supervisor?.stop();
+    this.#supervisor = null;
     if (this.#lock) {
       await this.#lock.release().catch(() => undefined);
       this.#lock = null;

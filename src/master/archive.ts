@@ -95,9 +95,10 @@ async function moveIfFree(from: string, to: string, mtime: Date, atime: Date): P
 /**
  * Moves every expired regular file of `folder` (not recursive) into its dated archive folder.
  * Symlinks, sub-folders (the archive folder itself among them), dot files and sidecars stay.
- * A missing `folder` yields []. Returns what was moved, for the caller to log.
+ * A missing `folder` yields []. Returns what was moved, for the caller to log. Ends early (between
+ * two files) once `signal` aborts.
  */
-export async function archiveExpiredFiles(folder: string, options: ArchiveOptions): Promise<ArchivedFile[]> {
+export async function archiveExpiredFiles(folder: string, options: ArchiveOptions, signal?: AbortSignal): Promise<ArchivedFile[]> {
   const now = options.now ?? Date.now();
   const maxAgeMs = options.afterDays * DAY_MS;
 
@@ -111,6 +112,8 @@ export async function archiveExpiredFiles(folder: string, options: ArchiveOption
 
   const moved: ArchivedFile[] = [];
   for (const name of names.sort()) {
+    // stop() during start(): what is moved stays moved, the rest waits for the next start.
+    if (signal?.aborted) break;
     if (isIgnoredName(name)) continue;
     const from = path.join(folder, name);
 

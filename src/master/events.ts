@@ -17,6 +17,8 @@ export interface SubtaskExitEvent {
   /** True when the supervisor restarts the subtask (after `restartInMs`). */
   restarting: boolean;
   restartInMs?: number;
+  /** The pid of the subtask that ended. */
+  pid?: number;
 }
 
 export interface SubtaskStartEvent {

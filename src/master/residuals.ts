@@ -53,19 +53,21 @@ const PRECOPY_CONCURRENCY = 8;
 /**
  * Snapshots every residual not already delivered as it is; returns the files queued. A residual
  * that cannot be copied is reported and skipped (it stays where it is, for the next start); a full
- * spool ends the pre-copy: start() must not fail because the disk is full.
+ * spool ends the pre-copy: start() must not fail because the disk is full. So does `signal`.
  */
 export async function precopyResiduals(
   config: ResolvedConfig,
   spool: Spool,
   ledger: Ledger,
   onError: (source: string, error: unknown) => void,
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const queued: string[] = [];
   const kind: SnapshotKind = 'residual';
   let spoolFull = false;
   await forEachLimited(findResiduals(config), PRECOPY_CONCURRENCY, async (candidate) => {
-    if (spoolFull) return;
+    // stop() during start(): the residuals not copied yet stay where they are, for the next start.
+    if (spoolFull || signal?.aborted) return;
     try {
       const stats = fs.statSync(candidate.source, { throwIfNoEntry: false });
       if (!stats?.isFile() || ledger.isDelivered(candidate.source, stats.size, stats.mtimeMs)) return;

@@ -1,6 +1,7 @@
 /**
  * One subtask child process: forked with the configuration sent over IPC (never argv or env),
  * ready once it says so, and stopped in stages — IPC stop, SIGTERM, SIGKILL — so it always ends.
+ * How long it may take to get ready is the supervisor's business (supervisor.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -8,14 +9,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { PushtaskError } from '../shared/errors.js';
 import type { MasterToSubtask, SubtaskToMaster } from '../shared/ipc.js';
+import type { ExitInfo, SupervisedChild } from './supervisor.js';
 
-export const SUBTASK_START_TIMEOUT_MS = 20_000;
+export type { ExitInfo };
 export const TERM_GRACE_MS = 2000;
-
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
 
 /**
  * A small young generation: the subtask is I/O-bound, and V8's default semi-spaces let its heap
@@ -33,7 +30,7 @@ function subtaskEntry(): { file: string; execArgv: string[] } {
   return { file: fileURLToPath(new URL('../subtask/main.js', here)), execArgv: SUBTASK_V8_FLAGS };
 }
 
-export class SubtaskProcess {
+export class SubtaskProcess implements SupervisedChild {
   readonly child: ChildProcess;
   readonly exited: Promise<ExitInfo>;
   readonly ready: Promise<void>;
@@ -49,25 +46,18 @@ export class SubtaskProcess {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new PushtaskError('SUBTASK_START_FAILED', `The subtask did not report ready within ${SUBTASK_START_TIMEOUT_MS / 1000} s`));
-      }, SUBTASK_START_TIMEOUT_MS);
       this.child.on('message', (message: SubtaskToMaster) => {
         if (message.type === 'ready') {
-          clearTimeout(timer);
           resolve();
         } else if (message.type === 'fatal') {
-          clearTimeout(timer);
           reject(new PushtaskError('SUBTASK_START_FAILED', `The subtask failed: ${message.error.message} [${message.error.code}]`));
         }
         onMessage(message);
       });
       void this.exited.then(({ code, signal }) => {
-        clearTimeout(timer);
         reject(new PushtaskError('SUBTASK_START_FAILED', `The subtask exited before it was ready (code ${code}, signal ${signal})`));
       });
       this.child.once('error', (error) => {
-        clearTimeout(timer);
         reject(new PushtaskError('SUBTASK_START_FAILED', `Could not start the subtask: ${error.message}`, { cause: error }));
       });
     });

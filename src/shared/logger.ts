@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/schema.js';
@@ -52,12 +53,13 @@ export function createLogger(options: LoggerOptions): Logger {
     }
   }
   if (options.console) {
+    const target = options.consoleStream ?? process.stderr;
     streams.push({
       level: 'trace',
       stream: pretty({
         sync: true,
-        destination: (options.consoleStream ?? process.stderr) as never,
-        colorize: Boolean((options.consoleStream ?? process.stderr) === process.stderr && process.stderr.isTTY),
+        destination: forwardTo(target) as never,
+        colorize: Boolean(target === process.stderr && process.stderr.isTTY),
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,component',
         // Messages carry file names anyone can choose: no terminal escapes or forged lines.
@@ -75,6 +77,21 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     streams.length ? pino.multistream(streams) : pino.destination({ dest: '/dev/null', sync: false }),
   );
+}
+
+/**
+ * pino-pretty pipes into its destination, which adds five listeners to it per logger that are
+ * never removed: with process.stderr as the destination, a host creating TaskMasters one after
+ * another got MaxListenersExceededWarning after ten. A small stream of our own per logger takes
+ * those listeners and forwards each line.
+ */
+function forwardTo(target: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      target.write(chunk);
+      callback();
+    },
+  });
 }
 
 /** A logger that drops everything (tests, library users who pass none). */

@@ -60,6 +60,8 @@ interface Lane {
   /** Append mode: remote files whose end was compared with ours on this connection. */
   trusted: Set<string>;
   loop: Promise<void> | null;
+  /** An extra connection on this lane failed: not tried again before this time (ms since epoch). */
+  extraRetryAt: number;
 }
 
 export class Uploader {
@@ -133,19 +135,31 @@ export class Uploader {
 
   #lane(index: number): Lane {
     while (this.#lanes.length <= index) {
-      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, trusted: new Set(), loop: null });
+      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, trusted: new Set(), loop: null, extraRetryAt: 0 });
     }
     return this.#lanes[index]!;
   }
 
-  /** Starts lanes: one when none runs; more, up to `transfers`, once a connection works. */
+  /**
+   * Starts lanes: one when none runs; more, up to `transfers`, once a connection works. Connected
+   * lanes come first: starting an unconnected lane while a connected one sat idle made that lane's
+   * failed extra connect start it again at once, forever (a busy loop that never used, or found
+   * dead, the connected lane). A lane whose extra connection failed waits `retry.quickDelayMs`.
+   */
   #kick(): void {
     if (this.#stopping) return;
-    const running = this.#lanes.filter((lane) => lane.loop).length;
-    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available(this.#o.transfers) + running) : Math.min(1, this.#available(1));
-    for (let index = 0; index < this.#o.transfers && this.#lanes.filter((lane) => lane.loop).length < wanted; index += 1) {
-      const lane = this.#lane(index);
-      if (lane.loop) continue;
+    const running = () => this.#lanes.filter((lane) => lane.loop).length;
+    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available(this.#o.transfers) + running()) : Math.min(1, this.#available(1));
+    const now = this.#now();
+    const candidates = [
+      ...this.#lanes.filter((lane) => lane.connected),
+      ...Array.from({ length: this.#o.transfers }, (_, index) => index),
+    ];
+    for (const candidate of candidates) {
+      if (running() >= wanted) break;
+      const lane = typeof candidate === 'number' ? this.#lane(candidate) : candidate;
+      // The wait applies to extra connections only: with none working, the retry schedule rules.
+      if (lane.loop || (this.connected && !lane.connected && lane.extraRetryAt > now)) continue;
       lane.loop = this.#run(lane).finally(() => {
         lane.loop = null;
         if (this.#available() > 0) this.#kick();
@@ -205,6 +219,7 @@ export class Uploader {
     try {
       await withTimeout((signal) => lane.transport.connect(signal), operationTimeoutMs, this.#operations.signal, `Connecting to ${lane.transport.description}`);
       lane.connected = true;
+      lane.extraRetryAt = 0;
       lane.trusted.clear();
       if (!wasConnected) {
         status.setConnection('connected');
@@ -217,6 +232,7 @@ export class Uploader {
       await lane.transport.close();
       if (this.connected) {
         logger.debug(`Extra connection ${lane.id} to ${lane.transport.description} failed: ${this.#o.describeError(error).message}`);
+        lane.extraRetryAt = this.#now() + this.#o.retry.quickDelayMs;
         return false;
       }
       const first = this.#pending.values().next().value as Snapshot | undefined;

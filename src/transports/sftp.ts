@@ -28,6 +28,7 @@ import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { forEachChunk } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
 
 /**
  * fastPut pipelining: requests in flight × bytes each (measured in bench/sftp.ts). ssh2 splits a
@@ -182,10 +183,7 @@ export class SftpTransport implements Transport {
         await putSmall(sftp, small, temp, seconds);
         bytes = small.length;
       } else {
-        const step = request.onProgress ? { step: request.onProgress } : {};
-        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
-        await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
-        ({ size: bytes } = await fs.promises.stat(request.localPath));
+        bytes = await this.#putLarge(client, request, temp, seconds);
       }
       await this.#replace(sftp, temp, target);
       return { bytes };
@@ -195,6 +193,29 @@ export class SftpTransport implements Transport {
     } finally {
       request.signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * fastPut (writes out of order, fastest with OpenSSH), or in order (sftpWriter.ts) for servers
+   * that refused that once; the first refusal switches this server over and retries at once.
+   */
+  async #putLarge(client: SftpClient, request: UploadRequest, temp: string, seconds: number): Promise<number> {
+    const sftp = sftpOf(client);
+    const server = this.#server;
+    if (!inOrderServers.has(this.#serverKey)) {
+      try {
+        const step = request.onProgress ? { step: request.onProgress } : {};
+        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
+        await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+        return (await fs.promises.stat(request.localPath)).size;
+      } catch (error) {
+        if (!isOutOfOrderRefusal(error)) throw error;
+        if (inOrderServers.learn(this.#serverKey)) {
+          this.#logger.warn(`The SFTP server ${server} accepts writes only in order (${errorMessage(error)}); writing to it in order from now on`);
+        }
+      }
+    }
+    return putInOrder(sftp, request, temp, seconds);
   }
 
   async #ensureDir(client: SftpClient, dir: string): Promise<void> {
@@ -228,7 +249,25 @@ export class SftpTransport implements Transport {
     }
   }
 
-  readonly append: RemoteAppender = {
+  /**
+   * Appending opens the remote file for writing in place. A server that takes writes only in order
+   * (sftpWriter.ts) cannot do that — rclone's truncates the file at the open and then refuses the
+   * write — so for those there is no append: the uploader sends whole files.
+   */
+  get append(): RemoteAppender | undefined {
+    return inOrderServers.has(this.#serverKey) ? undefined : this.#appender;
+  }
+
+  get #server(): string {
+    return `${this.#config.host}:${this.#config.port}`;
+  }
+
+  /** What the in-order registry remembers: host:port, and the pinned host key where there is one (another server may later listen there). */
+  get #serverKey(): string {
+    return `${this.#server} ${this.#config.hostKey ?? ''}`;
+  }
+
+  readonly #appender: RemoteAppender = {
     size: (remotePath, signal) =>
       this.#remoteOperation('reading the size of', remotePath, signal, async (sftp, target) => {
         try {
@@ -260,7 +299,17 @@ export class SftpTransport implements Transport {
           await callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
         }
       }),
-    write: (request) => this.#remoteOperation('appending to', request.remotePath, request.signal, (sftp, target) => appendTo(sftp, target, request)),
+    write: (request) =>
+      this.#remoteOperation('appending to', request.remotePath, request.signal, async (sftp, target) => {
+        try {
+          await appendTo(sftp, target, request);
+        } catch (error) {
+          if (isOutOfOrderRefusal(error) && inOrderServers.learn(this.#serverKey)) {
+            this.#logger.warn(`The SFTP server ${this.#server} accepts writes only in order and cannot append (${errorMessage(error)}); sending whole files to it from now on`);
+          }
+          throw error;
+        }
+      }),
   };
 
   /** One append-mode operation on the open connection; a timeout or stop closes the connection. */
@@ -432,6 +481,27 @@ async function putSmall(sftp: SFTPWrapper, data: Buffer, temp: string, seconds: 
   for (const outcome of [...written, closed]) if (outcome.status === 'rejected') throw outcome.reason;
   // No FSETSTAT (or the server closed the handle first): set the mtime by path.
   if (timed.status === 'rejected') await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+}
+
+/** OPEN (truncating); writes in order, PUT_CONCURRENCY × the largest write in flight; FSETSTAT and CLOSE. */
+async function putInOrder(sftp: SFTPWrapper, request: UploadRequest, temp: string, seconds: number): Promise<number> {
+  const handle = await callback<Buffer>((done) => sftp.open(temp, 'w', done));
+  let bytes: number;
+  try {
+    // As many bytes in flight as fastPut keeps (PUT_CONCURRENCY × PUT_CHUNK_BYTES), in writes the server takes whole.
+    const inFlight = Math.max(PUT_CONCURRENCY, Math.ceil((PUT_CONCURRENCY * PUT_CHUNK_BYTES) / maxWriteOf(sftp)));
+    bytes = await writeInOrder(sftp, handle, { localPath: request.localPath, inFlight, signal: request.signal, ...(request.onProgress ? { onProgress: request.onProgress } : {}) });
+  } catch (error) {
+    await callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
+    throw error;
+  }
+  const [timed, closed] = await Promise.allSettled([
+    callback<void>((done) => sftp.futimes(handle, seconds, seconds, done)),
+    callback<void>((done) => sftp.close(handle, done)),
+  ]);
+  if (closed.status === 'rejected') throw closed.reason;
+  if (timed.status === 'rejected') await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+  return bytes;
 }
 
 function isNoSuchFile(error: Error): boolean {

@@ -178,6 +178,22 @@ function patchCommands(): void {
   const registry = require('ftp-srv/src/commands/registry.js') as Record<string, unknown>;
   registry.MFMT = mfmtCommand;
   registry.SIZE = sizeCommand;
+  patchPassiveAddressCheck(createRequire(require.resolve('ftp-srv/src/connector/passive.js')));
+}
+
+/**
+ * ftp-srv 4.6 compares the addresses of the control and the passive data connection with
+ * `ip.isEqual(control.remoteAddress, data.remoteAddress)`, which throws "Invalid ip address:
+ * undefined" — uncaught, in the test process — when either socket is already dead: a data
+ * connection the client reset before the server accepted it (a client giving up on a slow server,
+ * easily seen on a loaded machine), or a control connection closed meanwhile. Such a connection
+ * is treated as what it is, one from nobody alive: ftp-srv then destroys it (and ends the control
+ * connection), as for an address that does not match.
+ */
+function patchPassiveAddressCheck(ftpSrvRequire: NodeJS.Require): void {
+  const ip = ftpSrvRequire('ip') as { isEqual(a: string | undefined, b: string | undefined): boolean };
+  const isEqual = ip.isEqual.bind(ip);
+  ip.isEqual = (a, b) => a !== undefined && b !== undefined && isEqual(a, b);
 }
 
 interface CommandContext {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -25,6 +25,23 @@ function newMaster(config: Parameters<typeof testConfig>[0]): TaskMaster {
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Pids of the live child processes of this process (the subtasks its TaskMasters forked). */
+function childPids(): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state, ppid, ...
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === process.pid && state !== 'Z') pids.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
 
 describe('burst mode end to end', () => {
   it('turns 200 notifies 20 ms apart into a few uploads and still delivers the final content', async () => {
@@ -235,6 +252,135 @@ await a;
     const pid = Number(/pid (\d+)/.exec(out)?.[1]);
     expect(isAlive(pid)).toBe(false);
   });
+});
+
+describe('lifecycle races', () => {
+  it('stop() right after start() cancels the start: no subtask, start() fails with ABORTED, later calls work', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const m = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    const before = childPids();
+    const start = m.start();
+    const outcome = start.then(() => 'started', (error: { code?: string }) => error.code);
+    await m.stop();
+    expect(await outcome).toBe('ABORTED');
+    expect(m.running).toBe(false);
+    expect(m.subtaskPid).toBeUndefined();
+    await pause(300);
+    expect(childPids()).toEqual(before);
+    await m.stop(); // a later stop() still works (and has nothing to do)
+    // The spool lock was released: the same master starts again and delivers.
+    await m.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery after the cancelled start');
+    const pid = m.subtaskPid!;
+    await m.stop();
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('stop() while start() pre-copies residuals ends the pre-copy early and leaves no subtask', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    for (let i = 0; i < 3000; i += 1) ws.write(`data/r${i}.csv`, `residual ${i}\n`);
+    const m = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    const before = childPids();
+    const spooled = () => (fs.existsSync(m.config.spoolDir) ? fs.readdirSync(m.config.spoolDir).filter((name) => name.endsWith('.snap')).length : 0);
+    const start = m.start();
+    const outcome = start.then(() => 'started', (error: { code?: string }) => error.code);
+    await waitFor(() => spooled() > 0, 'the pre-copy to begin', 20_000);
+    await m.stop();
+    expect(await outcome).toBe('ABORTED');
+    expect(spooled()).toBeLessThan(3000); // cut short, not finished first
+    await pause(300);
+    expect(childPids()).toEqual(before);
+    expect(m.running).toBe(false);
+  });
+
+  it('stop() while the subtask is starting kills it; start() fails with ABORTED', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    const m = newMaster({ watch: [{ file: 'data/a.csv' }] });
+    const before = childPids();
+    const start = m.start({ archiveExpired: false, uploadResiduals: false });
+    const outcome = start.then(() => 'started', (error: { code?: string }) => error.code);
+    let forked: number[] = [];
+    await waitFor(() => (forked = childPids().filter((pid) => !before.includes(pid))).length > 0, 'the subtask to be forked', 20_000);
+    await m.stop();
+    expect(await outcome).toBe('ABORTED');
+    for (const pid of forked) expect(isAlive(pid)).toBe(false);
+    expect(m.running).toBe(false);
+    await m.stop();
+  });
+
+  it('kills a restarted subtask that does not report ready in time and restarts it through the backoff', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'v1\n');
+    const master = new TaskMaster(testConfig({ watch: [{ file: 'data/a.csv' }] }), { cwd: ws.dir, subtaskReadyTimeoutMs: 6000 });
+    masters.push(master);
+    const exits: SubtaskExitEvent[] = [];
+    const restarts: number[] = [];
+    master.on('subtask-exit', (e) => exits.push(e));
+    master.on('subtask-start', (e) => e.restart && restarts.push(e.pid));
+    await master.start();
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'first delivery');
+    // The next subtask hangs at start-up: reading its ledger blocks on a FIFO nobody writes to (as
+    // on a stalled network file system).
+    const ledger = path.join(master.config.spoolDir, 'state.json');
+    process.kill(master.subtaskPid!, 'SIGKILL');
+    await waitFor(() => exits.length === 1, 'the first exit');
+    fs.rmSync(ledger, { force: true });
+    execFileSync('mkfifo', [ledger]);
+    await waitFor(() => exits.length === 2, 'the hung subtask to be killed', 20_000);
+    expect(exits[1]).toMatchObject({ signal: 'SIGKILL', restarting: true, restartInMs: 2000 });
+    const hung = exits[1]!.pid!;
+    expect(isAlive(hung)).toBe(false);
+    fs.rmSync(ledger);
+    await waitFor(() => restarts.length === 1, 'a restart that reports ready', 20_000);
+    expect(restarts[0]).not.toBe(hung);
+    expect(master.running).toBe(true);
+    ws.append('data/a.csv', 'v2\n');
+    master.notify('data/a.csv');
+    await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('remote/a.csv')), 'delivery after the restart');
+  }, 60_000);
+
+  it('releases every listener it added: 50 create/start/stop cycles in one process, no warning', async () => {
+    ws = createWorkspace();
+    ws.write('data/a.csv', 'x');
+    // A host process of its own: vitest's worker has listeners and warnings of its own.
+    const script = ws.write(
+      'host.mts',
+      `import { TaskMaster } from ${JSON.stringify(pathToFileURL(path.resolve('src/index.ts')).href)};
+const warnings = [];
+process.on('warning', (w) => warnings.push(w.name + ': ' + w.message));
+const counts = () => JSON.stringify([process, process.stdout, process.stderr].map((e) => e.eventNames().map((n) => [String(n), e.listenerCount(n)])));
+let before;
+// Five hosts' worth at once, ten cycles each; console logging on (it writes to process.stderr).
+async function lane(lane) {
+  for (let i = 0; i < 10; i += 1) {
+    const m = new TaskMaster({ watch: [{ file: 'data/a.csv' }], transport: { type: 'local', dir: 'remote' + lane },
+      spoolDir: 'spool' + lane, log: { dir: 'logs' + lane, console: true, level: 'warn' } });
+    await m.start({ archiveExpired: false, uploadResiduals: false });
+    await m.stop();
+    if (lane === 0 && i === 0) before = counts();
+  }
+}
+await Promise.all([0, 1, 2, 3, 4].map(lane));
+await new Promise((resolve) => setTimeout(resolve, 100));
+console.log(JSON.stringify({ warnings, before, after: counts() }));
+`,
+    );
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const child = spawn(process.execPath, ['--import', tsx, script], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (err += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { warnings: string[]; before: string; after: string };
+    expect(result.warnings).toEqual([]);
+    expect(err).not.toContain('MaxListenersExceededWarning');
+    expect(result.after).toBe(result.before);
+  }, 180_000);
 });
 
 describe('one agent per spool', () => {

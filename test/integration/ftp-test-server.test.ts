@@ -1,0 +1,83 @@
+/**
+ * The in-process FTP server of the tests (test/helpers/ftpServer.ts) must survive what clients on
+ * a loaded machine do: an exception it throws lands in the test process, and vitest then fails a
+ * run whose tests all passed.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
+import { waitFor } from '../helpers/workspace.js';
+
+let srv: TestFtpServer | null = null;
+afterEach(async () => {
+  await srv?.close();
+  srv = null;
+});
+
+/**
+ * A client in its own process: logs in, sends PASV; once the file `<second argument>.go` exists it
+ * connects to the data port, resets the connection at once (SO_LINGER 0) as a client that gives up
+ * does, and then creates the file named by its second argument.
+ */
+const CLIENT = String.raw`
+const fs = require('node:fs');
+const net = require('node:net');
+const control = net.connect(Number(process.argv[1]), '127.0.0.1');
+let buffer = '';
+let dataPort = 0;
+const commands = ['USER alice', 'PASS wonderland', 'PASV'];
+control.on('data', (chunk) => {
+  buffer += chunk;
+  let end;
+  while ((end = buffer.indexOf('\r\n')) >= 0) {
+    const line = buffer.slice(0, end);
+    buffer = buffer.slice(end + 2);
+    if (line[3] === '-') continue;
+    const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
+    if (pasv) {
+      dataPort = Number(pasv[5]) * 256 + Number(pasv[6]);
+      console.log('pasv');
+    } else if (commands.length) control.write(commands.shift() + '\r\n');
+  }
+});
+control.on('error', () => undefined);
+const go = setInterval(() => {
+  if (!fs.existsSync(process.argv[2] + '.go')) return;
+  clearInterval(go);
+  const data = net.connect(dataPort, '127.0.0.1');
+  data.on('connect', () => {
+    data.resetAndDestroy();
+    fs.writeFileSync(process.argv[2], 'reset');
+  });
+  data.on('error', () => undefined);
+}, 5);
+`;
+
+it('survives a passive data connection that the client reset before the server accepted it', async () => {
+  srv = await startFtpServer({ tls: false });
+  const errors: unknown[] = [];
+  const onError = (error: unknown) => errors.push(error);
+  process.on('uncaughtException', onError);
+  const done = path.join(srv.root, '..', `${path.basename(srv.root)}.reset`);
+  const client = spawn(process.execPath, ['-e', CLIENT, String(srv.port), done], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    client.stdout.on('data', (chunk) => (out += chunk));
+    await waitFor(() => out.includes('pasv'), 'the PASV reply');
+    fs.writeFileSync(`${done}.go`, '');
+    // This process (the server's) does not accept while the client connects and resets: the
+    // server then accepts a connection that is already dead, whatever the machine's load.
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(done) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    expect(fs.existsSync(done), 'the client reset its data connection').toBe(true);
+    fs.rmSync(done);
+    fs.rmSync(`${done}.go`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(errors).toEqual([]);
+  } finally {
+    process.off('uncaughtException', onError);
+    client.kill();
+  }
+});
