@@ -185,6 +185,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       case 'progress':
         this.emit('progress', message.payload);
         break;
+      case 'health':
+        this.emit('health', message.payload);
+        break;
     }
   }
 
