@@ -5,6 +5,7 @@
  * connections kept between cycles. A client whose status file is missing or unreadable still
  * gets its online/offline state.
  */
+import { setMaxListeners } from 'node:events';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { withTimeout } from '../shared/abort.js';
 import { PushtaskError, errorMessage, toErrorInfo } from '../shared/errors.js';
@@ -65,8 +66,15 @@ export class FleetReader {
     return this.#lanes[0]!.transport.description;
   }
 
-  async read(signal: AbortSignal, now: () => number = Date.now): Promise<FleetRead> {
+  async read(parent: AbortSignal, now: () => number = Date.now): Promise<FleetRead> {
     const started = performance.now();
+    // One listener on the caller's signal; the many reads in flight listen to this cycle's own.
+    const cycle = new AbortController();
+    setMaxListeners(this.#lanes.length * READS_PER_CONNECTION + 16, cycle.signal);
+    const onAbort = () => cycle.abort(parent.reason);
+    parent.addEventListener('abort', onAbort, { once: true });
+    if (parent.aborted) onAbort();
+    const signal = cycle.signal;
     const first = this.#lanes[0]!;
     try {
       await this.#connect(first, signal);
@@ -121,6 +129,8 @@ export class FleetReader {
       await this.#disconnect();
       const info = toErrorInfo(error);
       throw new PushtaskError('REMOTE_READ_FAILED', this.#scrub(info.message), { cause: error });
+    } finally {
+      parent.removeEventListener('abort', onAbort);
     }
   }
 
