@@ -25,12 +25,15 @@ import { SidecarToucher } from './notifier.js';
 import { precopyResiduals } from './residuals.js';
 import { RestartBackoff } from './restartBackoff.js';
 import { SubtaskProcess } from './subtaskProcess.js';
+import type { AgentMetrics, MetricsOptions } from '../metrics/agentMetrics.js';
 
 export interface TaskMasterOptions {
   /** Base for relative paths in the config and in notify(). @default process.cwd() */
   cwd?: string;
   /** Use this logger instead of the one the config describes. */
   logger?: Logger;
+  /** Prometheus metrics of the agent (src/metrics): served on a port, or put in the app's registry. */
+  metrics?: MetricsOptions;
 }
 
 export interface StartOptions {
@@ -92,6 +95,18 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       if (entry.burst) this.#bursts.set(entry.index, new BurstDetector(entry.burst));
     }
     this.#files = this.config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
+    this.#metricsOptions = options.metrics ?? null;
+  }
+
+  readonly #metricsOptions: MetricsOptions | null;
+  #metrics: AgentMetrics | null = null;
+
+  /**
+   * The agent's Prometheus metrics (`metrics.url` while served), from the first start() on, when
+   * the `metrics` option was given. Loaded on demand: prom-client costs an app without metrics nothing.
+   */
+  get metrics(): AgentMetrics | null {
+    return this.#metrics;
   }
 
   /** The subtask's pid while it runs. */
@@ -112,6 +127,11 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       this.#lock = await lockSpool(this.config.spoolDir, (error) =>
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
+      if (this.#metricsOptions && !this.#metrics) {
+        const { AgentMetrics } = await import('../metrics/agentMetrics.js');
+        this.#metrics = new AgentMetrics(this, this.#metricsOptions, this.config.heartbeat.name);
+      }
+      await this.#metrics?.listen();
       this.#removeStaleSidecars();
       if (options.archiveExpired ?? true) await this.#archive();
       if (options.uploadResiduals ?? true) await this.#precopyResiduals();
@@ -373,6 +393,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#flushDueAt = Infinity;
     if (this.#subtask?.running) await this.#subtask.kill();
     this.#subtask = null;
+    await this.#metrics?.close();
     if (this.#lock) {
       await this.#lock.release().catch(() => undefined);
       this.#lock = null;

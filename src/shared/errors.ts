@@ -19,7 +19,9 @@ export type PushtaskErrorCode =
   | 'UNSAFE_PATH'
   | 'SOURCE_MISSING'
   /** Listing or reading remote files (`pushtask monitor`) failed. */
-  | 'REMOTE_READ_FAILED';
+  | 'REMOTE_READ_FAILED'
+  /** The metrics endpoint could not be served (port in use, address not on this machine). */
+  | 'METRICS_FAILED';
 
 export class PushtaskError extends Error {
   readonly code: PushtaskErrorCode;
