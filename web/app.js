@@ -90,7 +90,7 @@ function row(c) {
     `<td class="num">${backlog}</td>` +
     `<td class="num">${c.backlogFiles ? duration(c.oldestPendingSec) : ''}</td>` +
     `<td title="${escapeHtml(c.lastUploadAt ?? '')}">${ago(c.lastUploadAt)}</td>` +
-    `<td class="err">${escapeHtml(errorText(c))}</td></tr>`;
+    `<td class="err" title="${escapeHtml(errorText(c))}">${escapeHtml(errorText(c))}</td></tr>`;
 }
 
 function render() {
@@ -122,6 +122,7 @@ function field(name, value) {
 function renderDetail() {
   const c = view.snapshot && view.snapshot.clients.find((x) => x.client === view.selected);
   const panel = $('#detail');
+  document.body.classList.toggle('detail-open', Boolean(c));
   if (!c) { panel.hidden = true; return; }
   panel.hidden = false;
   $('#detail-title').textContent = c.client;
@@ -169,14 +170,15 @@ function chart(points) {
   if (known.length < 2) return '<p class="muted">The backlog chart fills in as the monitor keeps running (or the client has no status file).</p>';
   const W = 500, H = 120, P = 22;
   const t0 = known[0].t, t1 = known[known.length - 1].t;
-  const max = Math.max(1, ...known.map((p) => p.bytes));
+  const peak = Math.max(...known.map((p) => p.bytes));
+  const max = Math.max(1, peak);
   const x = (t) => P + ((t - t0) / Math.max(1, t1 - t0)) * (W - 2 * P);
   const y = (b) => H - P + 6 - (b / max) * (H - 2 * P);
   const line = known.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.bytes).toFixed(1)}`).join('');
   const area = `${line}L${x(t1).toFixed(1)},${y(0).toFixed(1)}L${x(t0).toFixed(1)},${y(0).toFixed(1)}Z`;
   return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="backlog over time">` +
     `<path class="area" d="${area}"/><path class="line" d="${line}"/>` +
-    `<text x="${P}" y="12">backlog, max ${escapeHtml(bytes(max))}</text>` +
+    `<text x="${P}" y="12">backlog since the monitor started; peak ${escapeHtml(bytes(peak))}</text>` +
     `<text x="${P}" y="${H - 4}">${escapeHtml(new Date(t0).toLocaleTimeString())}</text>` +
     `<text x="${W - P}" y="${H - 4}" text-anchor="end">${escapeHtml(new Date(t1).toLocaleTimeString())}</text></svg>`;
 }
@@ -215,12 +217,16 @@ document.querySelector('#fleet thead').addEventListener('click', (event) => {
 $('#fleet tbody').addEventListener('click', (event) => {
   const tr = event.target.closest('tr[data-client]');
   if (!tr) return;
+  // Only the highlight and the panel change: re-rendering a thousand rows for a click is wasted.
+  document.querySelector('#fleet tbody tr.selected')?.classList.remove('selected');
+  tr.classList.add('selected');
   view.selected = tr.dataset.client;
-  render();
+  renderDetail();
 });
 $('#detail-close').addEventListener('click', () => {
   view.selected = null;
   $('#detail').hidden = true;
-  render();
+  document.body.classList.remove('detail-open');
+  document.querySelector('#fleet tbody tr.selected')?.classList.remove('selected');
 });
 void refresh();
