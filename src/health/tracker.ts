@@ -21,6 +21,7 @@ import {
 } from './document.js';
 
 export const HEALTH_FILE = 'health.json';
+const MiB = 1024 * 1024;
 
 export interface Backlog {
   files: number;
@@ -151,7 +152,9 @@ function countFailure(counters: HealthCounters, code: string): void {
 async function diskSpace(dir: string): Promise<HealthDocument['spoolDisk']> {
   try {
     const stats = await fs.statfs(dir);
-    return { freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+    // Whole MiB: byte-exact free space would make every write anywhere on the disk a change.
+    const mib = (bytes: number) => Math.floor(bytes / MiB) * MiB;
+    return { freeBytes: mib(stats.bavail * stats.bsize), totalBytes: mib(stats.blocks * stats.bsize) };
   } catch {
     return null;
   }

@@ -3,9 +3,9 @@
  * 127.0.0.1 unless told otherwise (metrics name files and hosts: not for every network).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { PushtaskError, errorMessage } from '../shared/errors.js';
+import { errorMessage } from '../shared/errors.js';
+import { listen } from '../shared/httpListen.js';
 
 export interface MetricsServer {
   readonly url: string;
@@ -27,25 +27,7 @@ export async function serveMetrics(registry: Registry, { port, host = '127.0.0.1
   });
   // A scrape is short; never keep the host process alive for an idle keep-alive connection.
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(new PushtaskError('METRICS_FAILED', `Cannot serve metrics on ${host}:${port}: ${errorMessage(error)}; choose another port (or none)`, { cause: error })),
-    );
-    server.listen(port, host, () => resolve());
-  });
+  const listening = await listen(server, { port, host }, 'metrics');
   server.unref();
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | null = null;
-  return {
-    url: `http://${shownHost}:${address.port}/metrics`,
-    port: address.port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  return { url: `${listening.url}metrics`, port: listening.port, close: () => listening.close() };
 }

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { listen, type Listening } from '../shared/httpListen.js';
 import type { FleetMonitor } from './fleetMonitor.js';
 import { fleetRegistry } from './metrics.js';
 
@@ -30,11 +30,7 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
-export interface MonitorServer {
-  readonly url: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type MonitorServer = Listening;
 
 export async function serveMonitor(monitor: FleetMonitor, { port = DEFAULT_MONITOR_PORT, host = '127.0.0.1' } = {}): Promise<MonitorServer> {
   const registry: Registry = fleetRegistry(monitor);
@@ -76,25 +72,5 @@ export async function serveMonitor(monitor: FleetMonitor, { port = DEFAULT_MONIT
     send(200, asset.type, await fs.readFile(new URL(asset.file, WEB_DIR)));
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | null = null;
-  return {
-    url: `http://${shownHost}:${address.port}/`,
-    port: address.port,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  return listen(server, { port, host }, 'the fleet page');
 }

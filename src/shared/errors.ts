@@ -20,8 +20,8 @@ export type PushtaskErrorCode =
   | 'SOURCE_MISSING'
   /** Listing or reading remote files (`pushtask monitor`) failed. */
   | 'REMOTE_READ_FAILED'
-  /** The metrics endpoint could not be served (port in use, address not on this machine). */
-  | 'METRICS_FAILED';
+  /** An HTTP endpoint (metrics, the fleet page) could not be served: port in use, address not here. */
+  | 'SERVE_FAILED';
 
 export class PushtaskError extends Error {
   readonly code: PushtaskErrorCode;

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskMaster, type UploadedEvent } from '../../src/index.js';
-import { generateHostKey, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
 import { parseMetrics, scrape, type Scrape } from '../helpers/prometheus.js';
+import { startRestartableSftp } from '../helpers/restartableSftp.js';
 import { createWorkspace, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace | null = null;
@@ -51,17 +51,14 @@ async function waitForScrape(url: string, condition: (metrics: Scrape) => boolea
 describe('agent metrics', () => {
   it('follow the spool while the server is down, after it is back, and count subtask restarts', async () => {
     ws = createWorkspace();
-    const hostKey = generateHostKey();
-    const root = ws.path('server');
-    let server: EmbeddedSftpServer = await startEmbeddedSftpServer({ root, username: 'u', password: 'pw', hostKey });
-    const port = server.port;
+    const server = await startRestartableSftp(ws.path('server'), 'pw');
     cleanups.push(() => server.close());
     fs.mkdirSync(ws.path('drop'));
     ws.write('data/a.csv', 'a,b\n1,2\n');
     const master = new TaskMaster(
       testConfig({
         watch: [{ file: 'data/a.csv' }, { dir: 'drop', stableMs: 0 }],
-        transport: { type: 'sftp', host: '127.0.0.1', port, username: 'u', password: 'pw', remoteDir: 'in', hostKey: server.hostKeyFingerprint },
+        transport: server.transport,
         heartbeat: { intervalSec: 1, name: 'metrics-pc' },
       }),
       { cwd: ws.dir, metrics: { port: 0 } },
@@ -83,7 +80,7 @@ describe('agent metrics', () => {
     expect(metrics.value('process_resident_memory_bytes')).toBeGreaterThan(0);
 
     // The server goes down; three files wait in the spool.
-    await server.close();
+    await server.down();
     const sizes = [1000, 2000, 3000];
     sizes.forEach((size, i) => ws!.write(`drop/f${i}.bin`, Buffer.alloc(size, i)));
     metrics = await waitForScrape(
@@ -101,7 +98,7 @@ describe('agent metrics', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await scrape(url)).value('pushtask_oldest_pending_seconds')).toBeGreaterThan(age);
 
-    server = await startEmbeddedSftpServer({ root, username: 'u', password: 'pw', hostKey, port });
+    await server.up();
     metrics = await waitForScrape(url, (m) => m.value('pushtask_queue_files') === 0 && m.value('pushtask_uploads_total') === 4, 'the queue delivered');
     const data = uploaded.filter((event) => !event.remotePath.endsWith('.heartbeat') && !event.remotePath.startsWith('.pushtask/'));
     expect(data).toHaveLength(4);

@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
-import { generateHostKey, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { HEALTH_MAX_BYTES, parseHealth, type HealthDocument } from '../../src/health/document.js';
+import { startRestartableSftp } from '../helpers/restartableSftp.js';
 import { createWorkspace, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+
+const PASSWORD = 'fleet-health-secret-4711';
 
 let ws: Workspace | null = null;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -31,18 +33,16 @@ function readHealth(file: string): HealthDocument | null {
 describe('health status file', () => {
   it('shows the backlog and the error while uploads fail, and clears both after recovery', async () => {
     ws = createWorkspace();
-    const hostKey = generateHostKey();
     const root = ws.path('server');
-    let server: EmbeddedSftpServer = await startEmbeddedSftpServer({ root, username: 'u', password: 'pw', hostKey });
-    const port = server.port;
+    const server = await startRestartableSftp(root, PASSWORD);
     cleanups.push(() => server.close());
     ws.write('data/a.csv', 'a\n');
     fs.mkdirSync(ws.path('drop'));
     const config = testConfig({
-        watch: [{ file: 'data/a.csv' }, { dir: 'drop', stableMs: 0 }],
-        transport: { type: 'sftp', host: '127.0.0.1', port, username: 'u', password: 'pw', remoteDir: 'in', hostKey: server.hostKeyFingerprint },
-        heartbeat: { intervalSec: 1, name: 'logger-t' },
-      });
+      watch: [{ file: 'data/a.csv' }, { dir: 'drop', stableMs: 0 }],
+      transport: server.transport,
+      heartbeat: { intervalSec: 1, name: 'logger-t' },
+    });
     const master = new TaskMaster(config, { cwd: ws.dir });
     cleanups.push(() => master.stop());
     const events: HealthDocument[] = [];
@@ -76,7 +76,7 @@ describe('health status file', () => {
     }, 'the remote status to clear after the file got through', 15_000);
 
     // 2. The server is down: the queue grows, in the spool's status (uploaded when it is back) and in the events.
-    await server.close();
+    await server.down();
     for (let i = 0; i < 3; i += 1) ws.write(`drop/f${i}.txt`, `file ${i}\n`);
     await waitFor(() => {
       const doc = readHealth(local);
@@ -87,12 +87,13 @@ describe('health status file', () => {
     expect(down.total.failures).toBeGreaterThan(0);
     expect(Object.values(down.sinceStart.failuresByCode).reduce((a, b) => a + b, 0)).toBe(down.sinceStart.failures);
 
-    server = await startEmbeddedSftpServer({ root, username: 'u', password: 'pw', hostKey, port });
+    await server.up();
     await waitFor(() => {
       const doc = readHealth(remote);
       return doc !== null && doc.queue.files === 0 && doc.failingSince === null && doc.sinceStart.uploads >= 5;
     }, 'the remote status to clear after recovery', 20_000);
     const after = readHealth(remote)!;
+    for (const file of [remote, local]) expect(fs.readFileSync(file, 'utf8')).not.toContain(PASSWORD);
     expect(after.lastError).not.toBeNull(); // the last error stays, as history
     expect(after.connection.state).toBe('connected');
     for (let i = 0; i < 3; i += 1) expect(fs.readFileSync(path.join(root, `in/f${i}.txt`), 'utf8')).toBe(`file ${i}\n`);

@@ -13,7 +13,7 @@ import { DEFAULT_THRESHOLDS } from '../../src/monitor/fleet.js';
 import { FleetMonitor, type FleetSnapshot } from '../../src/monitor/fleetMonitor.js';
 import { FleetReader } from '../../src/monitor/reader.js';
 import { serveMonitor } from '../../src/monitor/server.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
 import { writeFakeClient, writeFakeFleet } from '../helpers/fakeFleet.js';
 import { scrape } from '../helpers/prometheus.js';
@@ -173,4 +173,26 @@ describe('pushtask monitor --serve', () => {
     const history = (await (await fetch(`${server.url}api/history?client=logger-0039`)).json()) as { points: unknown[] };
     expect(history.points).toHaveLength(1);
   });
+
+  it('as a process: prints the address, serves the page from src/ through tsx, and stops on SIGTERM', async () => {
+    writeFakeFleet(ws.path('remote'), 3);
+    const serving = startCli(['monitor', '--config', 'monitor.config.ts', '--serve', '--port', '0', '--interval', '1'], { cwd: ws.dir });
+    closers.push(async () => {
+      serving.child.kill('SIGKILL');
+      await serving.done;
+    });
+    await serving.waitForOutput(/Fleet page: http:\/\/127\.0\.0\.1:\d+\//, 30_000);
+    const url = /Fleet page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serving.stdout())![1]!;
+    let snapshot: FleetSnapshot | null = null;
+    for (let i = 0; i < 100 && !snapshot?.checkedAt; i += 1) {
+      snapshot = (await (await fetch(`${url}api/clients`)).json()) as FleetSnapshot;
+      if (!snapshot.checkedAt) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(snapshot!.summary.clients).toBe(3);
+    expect(await (await fetch(`${url}app.js`)).text()).toContain("fetch('api/clients'");
+    serving.child.kill('SIGTERM');
+    const run = await serving.done;
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+  }, 60_000);
 });
