@@ -360,7 +360,8 @@ export class Agent {
     await this.#uploader.stop({ graceful });
     await this.#spool.syncPending();
     await this.#ledger.save().catch(() => undefined);
-    await this.#health.write().catch(() => undefined); // keeps the totals for the next start
+    // The totals of the status file, for the next start (no heartbeats: no status file, no totals).
+    if (this.#config.heartbeat.intervalSec > 0) await this.#health.write().catch(() => undefined);
     await this.#status.close();
     this.#logger.info(graceful ? 'Subtask stopped gracefully; unsent snapshots stay in the spool' : 'Subtask stopped');
   }
