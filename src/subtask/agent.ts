@@ -23,7 +23,7 @@ import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
 import { StatusReporter } from './status.js';
 import { healthRemotePath } from '../health/document.js';
 import { HealthTracker } from '../health/tracker.js';
-import { packageVersion } from '../cli/version.js';
+import { packageVersion } from '../shared/version.js';
 import { Uploader, type Emit } from './uploader.js';
 
 export const LEDGER_FILE = 'state.json';
