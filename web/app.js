@@ -7,7 +7,10 @@ const LEVEL_RANK = { ok: 0, warning: 1, critical: 2 };
 const STATE_RANK = { online: 0, unknown: 1, offline: 2 };
 const $ = (selector) => document.querySelector(selector);
 
-const view = { snapshot: null, sort: null, descending: true, selected: null, timer: null };
+const view = { snapshot: null, sort: null, descending: true, selected: null, timer: null, shown: [], window: null };
+/** Rows have one height (style.css; measured once rendered): only rows in and near the viewport are in the DOM. */
+let rowHeight = 28;
+const OVERSCAN = 30;
 
 function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -106,13 +109,52 @@ function render() {
   const error = $('#error');
   error.hidden = !snapshot.error;
   error.textContent = snapshot.error ? `The last check failed: ${snapshot.error} (showing the check before)` : '';
-  const shown = visibleClients();
-  $('#fleet tbody').innerHTML = shown.map(row).join('');
-  $('#shown').textContent = `${shown.length} of ${snapshot.clients.length} shown`;
+  view.shown = visibleClients();
+  view.window = null;
+  renderRows();
+  $('#shown').textContent = `${view.shown.length} of ${snapshot.clients.length} shown`;
   for (const th of document.querySelectorAll('th[data-sort]')) {
     th.setAttribute('aria-sort', th.dataset.sort === view.sort ? (view.descending ? 'descending' : 'ascending') : 'none');
   }
   if (view.selected) renderDetail();
+}
+
+/**
+ * Puts the rows that are on screen (plus a margin) into the table, with spacer rows for the rest:
+ * the browser lays out a few dozen rows, not a thousand, on every refresh and scroll.
+ */
+function renderRows() {
+  const tbody = $('#fleet tbody');
+  const total = view.shown.length;
+  const top = tbody.getBoundingClientRect().top + window.scrollY;
+  const first = Math.max(0, Math.floor((window.scrollY - top) / rowHeight) - OVERSCAN);
+  const last = Math.min(total, Math.max(first, Math.ceil((window.scrollY + window.innerHeight - top) / rowHeight)) + OVERSCAN);
+  if (view.window && view.window[0] === first && view.window[1] === last) return;
+  view.window = [first, last];
+  const spacer = (rows, where) => (rows > 0 ? `<tr class="spacer" data-spacer="${where}"><td colspan="8"></td></tr>` : '');
+  tbody.innerHTML = spacer(first, 'top') + view.shown.slice(first, last).map(row).join('') + spacer(total - last, 'bottom');
+  // Heights through the CSSOM: the Content-Security-Policy allows no inline style attributes.
+  const topRow = tbody.querySelector('tr[data-spacer="top"]');
+  const bottomRow = tbody.querySelector('tr[data-spacer="bottom"]');
+  if (topRow) topRow.style.height = `${first * rowHeight}px`;
+  if (bottomRow) bottomRow.style.height = `${(total - last) * rowHeight}px`;
+  const sample = tbody.querySelector('tr[data-client]');
+  const measured = sample ? sample.getBoundingClientRect().height : 0;
+  if (measured > 0 && Math.abs(measured - rowHeight) > 0.01) {
+    rowHeight = measured;
+    view.window = null;
+    renderRows();
+  }
+}
+
+let scrollPending = false;
+function onScroll() {
+  if (scrollPending) return;
+  scrollPending = true;
+  requestAnimationFrame(() => {
+    scrollPending = false;
+    renderRows();
+  });
 }
 
 function field(name, value) {
@@ -204,6 +246,8 @@ function schedule() {
   view.timer = setTimeout(refresh, seconds * 1000);
 }
 
+window.addEventListener('scroll', onScroll, { passive: true });
+window.addEventListener('resize', onScroll);
 $('#state-filter').addEventListener('change', render);
 $('#name-filter').addEventListener('input', render);
 $('#auto-refresh').addEventListener('change', () => (($('#auto-refresh').checked ? refresh() : clearTimeout(view.timer))));
