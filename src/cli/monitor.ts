@@ -99,9 +99,12 @@ export const command: Command = {
     if ((values.port !== undefined || values.host !== undefined) && !values.serve) throw new UsageError('--port and --host only go with --serve', 'monitor');
     if (values.check && values.json) throw new UsageError('--check prints one line; use --json without --check for details', 'monitor');
     const intervalSec = seconds('--interval', values.interval, DEFAULT_INTERVAL_SEC, { positive: true });
-    const port = seconds('--port', values.port, DEFAULT_MONITOR_PORT);
-    if (port > 65_535) throw new UsageError(`--port: expected 0-65535, got ${values.port}`, 'monitor');
-    const connections = seconds('--connections', values.connections, DEFAULT_CONNECTIONS, { positive: true });
+    const port = values.port === undefined ? DEFAULT_MONITOR_PORT : Number(values.port);
+    if (!/^\d{1,5}$/.test(values.port ?? '0') || port > 65_535) throw new UsageError(`--port: expected a port number (0-65535), got ${JSON.stringify(values.port)}`, 'monitor');
+    const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections);
+    if (!/^\d{1,3}$/.test(values.connections ?? '1') || connections < 1) {
+      throw new UsageError(`--connections: expected a whole number >= 1, got ${JSON.stringify(values.connections)}`, 'monitor');
+    }
     const thresholds = readThresholds(values);
 
     // A monitor-only config needs no watch list: one is filled in that is never used (a file, not a
