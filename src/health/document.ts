@@ -73,13 +73,15 @@ export function serializeHealth(document: HealthDocument): string {
   doc.sinceStart.failuresByCode = topCodes(doc.sinceStart.failuresByCode, MAX_CODES);
   doc.total.failuresByCode = topCodes(doc.total.failuresByCode, MAX_CODES);
   let text = JSON.stringify(doc);
-  // Still too big only with pathological names: give up detail, never the size bound.
-  if (Buffer.byteLength(text) > HEALTH_MAX_BYTES) {
-    doc.sinceStart.failuresByCode = topCodes(doc.sinceStart.failuresByCode, 2);
-    doc.total.failuresByCode = topCodes(doc.total.failuresByCode, 2);
-    if (doc.lastError) doc.lastError.message = cut(doc.lastError.message, 60);
-    doc.name = cut(doc.name, 40);
-    doc.host = cut(doc.host, 40);
+  // Still too big only with pathological names (JSON escapes can make one character six bytes):
+  // give up detail, never the size bound.
+  for (let max = 60; Buffer.byteLength(text) > HEALTH_MAX_BYTES; max = Math.floor(max / 2)) {
+    doc.sinceStart.failuresByCode = topCodes(doc.sinceStart.failuresByCode, max > 8 ? 2 : 0);
+    doc.total.failuresByCode = topCodes(doc.total.failuresByCode, max > 8 ? 2 : 0);
+    if (doc.lastError) doc.lastError = { ...doc.lastError, code: cut(doc.lastError.code, max), message: cut(doc.lastError.message, max) };
+    doc.name = cut(doc.name, max);
+    doc.host = cut(doc.host, max);
+    doc.pushtask = cut(doc.pushtask, max);
     text = JSON.stringify(doc);
   }
   return text;
@@ -90,7 +92,9 @@ function cut(text: string, max: number): string {
 }
 
 function topCodes(codes: Record<string, number>, max: number): Record<string, number> {
-  const entries = Object.entries(codes).map(([code, count]) => [cut(code, 40), count] as const);
+  // Codes are identifiers (CONNECT_FAILED, ECONNRESET): anything else in one is replaced.
+  const entries = Object.entries(codes).map(([code, count]) => [cut(code.replace(/[^\w.-]/g, '_'), 40), count] as const);
+  if (max <= 0) return {};
   if (entries.length <= max) return Object.fromEntries(entries);
   entries.sort((a, b) => b[1] - a[1]);
   const kept = entries.slice(0, max - 1);

@@ -50,6 +50,18 @@ describe('health document', () => {
     const parsed = parseHealth(text);
     expect('document' in parsed && parsed.document.total.failuresByCode.OTHER).toBeGreaterThan(0);
     expect(Buffer.byteLength(serializeHealth(doc()))).toBeLessThan(1024);
+    // JSON escapes make a control character six bytes: the bound holds even then.
+    const nasty = '\u0001'.repeat(5000);
+    const escaped = doc({
+      name: nasty,
+      host: nasty,
+      pushtask: nasty,
+      lastError: { at: iso(NOW), code: nasty, message: nasty },
+      sinceStart: { uploads: 1, bytes: 1, failures: 1, failuresByCode: { [nasty]: 1, [`${nasty}x`]: 2 }, notifies: 1 },
+      total: { uploads: 1, bytes: 1, failures: 1, failuresByCode: { [nasty]: 1, [`${nasty}y`]: 2 } },
+    });
+    expect(Buffer.byteLength(serializeHealth(escaped))).toBeLessThanOrEqual(HEALTH_MAX_BYTES);
+    expect('document' in parseHealth(serializeHealth(escaped))).toBe(true);
   });
 
   it('reads a newer schema for the fields it knows, and names what is wrong otherwise', () => {
