@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: async () => (await import('./status.js')).command,
   },
   monitor: {
-    summary: 'show which clients are online, from the .heartbeat files in the remote folder',
+    summary: 'the fleet: which clients are online, behind or failing (table, JSON, --check, --serve page and /metrics)',
     load: async () => (await import('./monitor.js')).command,
   },
 };

@@ -48,6 +48,7 @@ export function printEvents(master: TaskMaster, print: (line: string) => void, b
     },
     error: (e) => line(`error     ${errorMessage(e)}`),
     progress: () => undefined, // the demo's transfers are small; `pushtask watch` shows progress
+    health: () => undefined, // for metrics and the status file, not a line
   } satisfies { [K in keyof TaskMasterEvents]: (...args: TaskMasterEvents[K]) => void };
   // `satisfies` above checks each handler against its event; the loop cannot keep that pairing.
   for (const [name, handler] of Object.entries(handlers)) master.on(name as never, handler as never);

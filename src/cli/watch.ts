@@ -7,7 +7,7 @@ import { dryRun } from './dryRun.js';
 import { UsageError } from './errors.js';
 import { WatchSession } from './watchSession.js';
 
-const help = `Usage: pushtask watch --config FILE [--dry-run] [--plain]
+const help = `Usage: pushtask watch --config FILE [--dry-run] [--plain] [--metrics-port N [--metrics-host ADDR]]
 
 Runs the agent headless: archives expired files, uploads residual data, then delivers every
 notified file and every file dropped into a watched folder until it is stopped.
@@ -31,12 +31,18 @@ Options:
                  to the destination once (and list it); uploads nothing. Exit code 1 if the
                  connection fails.
   --plain        plain lines even in a terminal (no live area)
+  --metrics-port N     serve the agent's Prometheus metrics on http://127.0.0.1:N/metrics
+                       (uploads, bytes, failures by code, queue, oldest pending, connection,
+                       retry state, notifies, subtask restarts); nothing is served without it
+  --metrics-host ADDR  address for --metrics-port (default 127.0.0.1: this machine only;
+                       0.0.0.0 or :: for every interface, e.g. a Prometheus elsewhere)
   --debug        show stack traces on errors (with --dry-run: the transport's log)
   -h, --help     show this help
 
 Examples:
   pushtask watch --config pushtask.config.ts
   pushtask watch --config /etc/pushtask/config.ts --dry-run
+  pushtask watch --config pushtask.config.ts --metrics-port 9464
   kill -HUP <pid>     # after editing the config: reload it
   pushtask status --config pushtask.config.ts
 `;
@@ -50,10 +56,19 @@ export const command: Command = {
       config: { type: 'string' },
       'dry-run': { type: 'boolean' },
       plain: { type: 'boolean' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
     });
     if (!values.config) throw new UsageError('--config FILE is required', 'watch');
+    const portText = values['metrics-port'];
+    if (values['metrics-host'] !== undefined && portText === undefined) throw new UsageError('--metrics-host goes with --metrics-port', 'watch');
+    const port = portText === undefined ? undefined : Number(portText);
+    if (port !== undefined && !(/^\d{1,5}$/.test(portText!) && port <= 65_535)) {
+      throw new UsageError(`--metrics-port: expected a port number (0-65535), got ${JSON.stringify(portText)}`, 'watch');
+    }
     const loaded = await loadConfigFile(path.resolve(io.cwd, values.config));
     if (values['dry-run']) return dryRun(loaded, io, { debug: Boolean(values.debug) });
-    return new WatchSession(loaded, { io, live: Boolean(io.stdout.isTTY) && !values.plain }).run();
+    const metrics = port === undefined ? undefined : { port, ...(values['metrics-host'] ? { host: values['metrics-host'] } : {}) };
+    return new WatchSession(loaded, { io, live: Boolean(io.stdout.isTTY) && !values.plain, ...(metrics ? { metrics } : {}) }).run();
   },
 };

@@ -20,11 +20,14 @@ import { printEvents } from './eventLines.js';
 import { describeTarget, formatBytes } from './format.js';
 import { readStatus } from './statusFormat.js';
 import { LiveDisplay, PlainDisplay, type WatchDisplay } from './watchDisplay.js';
+import type { MetricsOptions } from '../metrics/agentMetrics.js';
 
 export interface WatchSessionOptions {
   io: CliIO;
   /** A terminal: live progress area and event lines instead of console log lines. */
   live: boolean;
+  /** `--metrics-port` / `--metrics-host`: serve the agent's Prometheus metrics. */
+  metrics?: MetricsOptions;
 }
 
 export class WatchSession {
@@ -47,7 +50,10 @@ export class WatchSession {
     this.#loaded = loaded;
     this.#io = options.io;
     this.#live = options.live;
+    this.#metrics = options.metrics;
   }
+
+  readonly #metrics: MetricsOptions | undefined;
 
   async run(): Promise<number> {
     const fatal = new Promise<never>((_, reject) => {
@@ -150,7 +156,7 @@ export class WatchSession {
       console: this.#live ? false : resolved.log.console,
       secrets,
     });
-    const master = new TaskMaster(config, { cwd: loaded.cwd, logger });
+    const master = new TaskMaster(config, { cwd: loaded.cwd, logger, ...(this.#metrics ? { metrics: this.#metrics } : {}) });
     this.#attach(master, loaded.cwd);
     try {
       await master.start();
@@ -160,6 +166,7 @@ export class WatchSession {
     }
     this.#master = master;
     this.#loaded = loaded;
+    if (master.metrics?.url) this.#say(`metrics on ${master.metrics.url}`);
   }
 
   /** In a terminal the console shows event lines and the live area; log lines go to the files only. */

@@ -25,6 +25,7 @@ import { SidecarToucher } from './notifier.js';
 import { precopyResiduals } from './residuals.js';
 import { SubtaskProcess } from './subtaskProcess.js';
 import { Supervisor, startCancelledError, type SupervisorExit } from './supervisor.js';
+import type { AgentMetrics, MetricsOptions } from '../metrics/agentMetrics.js';
 
 export interface TaskMasterOptions {
   /** Base for relative paths in the config and in notify(). @default process.cwd() */
@@ -33,6 +34,8 @@ export interface TaskMasterOptions {
   logger?: Logger;
   /** How long a (re)started subtask may take to report ready before it is killed (and restarted). @default 20000 */
   subtaskReadyTimeoutMs?: number;
+  /** Prometheus metrics of the agent (src/metrics): served on a port, or put in the app's registry. */
+  metrics?: MetricsOptions;
 }
 
 export interface StartOptions {
@@ -97,6 +100,18 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       if (entry.burst) this.#bursts.set(entry.index, new BurstDetector(entry.burst));
     }
     this.#files = this.config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
+    this.#metricsOptions = options.metrics ?? null;
+  }
+
+  readonly #metricsOptions: MetricsOptions | null;
+  #metrics: AgentMetrics | null = null;
+
+  /**
+   * The agent's Prometheus metrics (`metrics.url` while served), from the first start() on, when
+   * the `metrics` option was given. Loaded on demand: prom-client costs an app without metrics nothing.
+   */
+  get metrics(): AgentMetrics | null {
+    return this.#metrics;
   }
 
   /** The subtask's pid while it runs. */
@@ -135,6 +150,11 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
       cancelled();
+      if (this.#metricsOptions && !this.#metrics) {
+        const { AgentMetrics } = await import('../metrics/agentMetrics.js');
+        this.#metrics = new AgentMetrics(this, this.#metricsOptions, this.config.heartbeat.name);
+      }
+      await this.#metrics?.listen();
       this.#removeStaleSidecars();
       if (options.archiveExpired ?? true) await this.#archive(signal);
       cancelled();
@@ -218,6 +238,9 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
         break;
       case 'progress':
         this.emit('progress', message.payload);
+        break;
+      case 'health':
+        this.emit('health', message.payload);
         break;
     }
   }
@@ -394,6 +417,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#flushDueAt = Infinity;
     await this.#supervisor?.stop();
     this.#supervisor = null;
+    await this.#metrics?.close();
     if (this.#lock) {
       await this.#lock.release().catch(() => undefined);
       this.#lock = null;

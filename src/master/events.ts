@@ -1,4 +1,5 @@
 /** The typed events a TaskMaster emits. */
+import type { HealthDocument } from '../health/document.js';
 import type { BurstReason } from './burst.js';
 import type {
   ConnectedEvent,
@@ -9,6 +10,7 @@ import type {
   UploadFailedEvent,
 } from '../shared/ipc.js';
 
+export type { HealthDocument };
 export type { ConnectedEvent, DisconnectedEvent, HeartbeatEvent, ProgressEvent, UploadedEvent, UploadFailedEvent };
 
 export interface SubtaskExitEvent {
@@ -49,4 +51,6 @@ export interface TaskMasterEvents {
   notify: [NotifyEvent];
   error: [Error];
   progress: [ProgressEvent];
+  /** The subtask's health: queue, oldest pending, connection, counters (see the README's status file). */
+  health: [HealthDocument];
 }

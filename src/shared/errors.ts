@@ -19,7 +19,9 @@ export type PushtaskErrorCode =
   | 'UNSAFE_PATH'
   | 'SOURCE_MISSING'
   /** Listing or reading remote files (`pushtask monitor`) failed. */
-  | 'REMOTE_READ_FAILED';
+  | 'REMOTE_READ_FAILED'
+  /** An HTTP endpoint (metrics, the fleet page) could not be served: port in use, address not here. */
+  | 'SERVE_FAILED';
 
 export class PushtaskError extends Error {
   readonly code: PushtaskErrorCode;

@@ -4,6 +4,7 @@
  */
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { LogLevel } from '../config/schema.js';
+import type { HealthDocument } from '../health/document.js';
 import type { ErrorInfo } from './errors.js';
 
 export interface UploadedEvent {
@@ -57,6 +58,8 @@ export interface SubtaskEventMap {
   disconnected: DisconnectedEvent;
   heartbeat: HeartbeatEvent;
   progress: ProgressEvent;
+  /** The agent's health (the status file's document), sent when it changed, at most once an interval. */
+  health: HealthDocument;
 }
 
 export type SubtaskEventName = keyof SubtaskEventMap;

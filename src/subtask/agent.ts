@@ -12,7 +12,7 @@ import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
 import { retryDelay } from '../shared/retryPolicy.js';
 import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
-import { sidecarOf } from '../shared/sidecar.js';
+import { HEARTBEAT_SUFFIX, sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
 import { EMPTY_BASE, Spool, type AppendBase, type SnapshotKind } from '../spool/spool.js';
 import { loadTransport, type TransportFactory } from '../transports/index.js';
@@ -21,6 +21,9 @@ import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
 import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
 import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
 import { StatusReporter } from './status.js';
+import { healthRemotePath } from '../health/document.js';
+import { HealthTracker } from '../health/tracker.js';
+import { packageVersion } from '../shared/version.js';
 import { Uploader, type Emit } from './uploader.js';
 
 export const LEDGER_FILE = 'state.json';
@@ -46,6 +49,9 @@ export class Agent {
   readonly #spool: Spool;
   readonly #ledger: Ledger;
   readonly #status: StatusReporter;
+  readonly #health: HealthTracker;
+  /** The health last sent to the master (its JSON), to send only changes. */
+  #healthSent = '';
   readonly #uploader: Uploader;
   readonly #clock = new SidecarClock();
   readonly #files: ResolvedWatchFile[];
@@ -89,6 +95,21 @@ export class Agent {
     this.#spool = new Spool(config.spoolDir, { deferSyncMs: DEFER_SYNC_MS });
     this.#ledger = new Ledger(path.join(config.spoolDir, LEDGER_FILE));
     this.#status = new StatusReporter(config.spoolDir);
+    const { name, intervalSec } = config.heartbeat;
+    this.#health = new HealthTracker({
+      spoolDir: config.spoolDir,
+      name,
+      heartbeatSec: intervalSec > 0 ? heartbeatGraceSec(intervalSec) : 0,
+      version: packageVersion(),
+      agent: () => this.#status.status,
+      backlog: () => this.#uploader.backlog(),
+      ignoredRemotePaths: new Set([`${name}${HEARTBEAT_SUFFIX}`, healthRemotePath(name)]),
+    });
+    // The health status counts what the master is told, from the same events.
+    const tracked: Emit = (event, payload) => {
+      this.#health.observe(event, payload);
+      emit(event, payload);
+    };
     const transfers = config.transport.type === 'local' ? 1 : config.transport.transfers;
     this.#uploader = new Uploader({
       createTransport: makeTransport,
@@ -100,7 +121,7 @@ export class Agent {
       operationTimeoutMs: config.operationTimeoutMs,
       deadTimeMs: config.deadTimeMs,
       logger,
-      emit,
+      emit: tracked,
       describeError: (error) => this.describeError(error),
       requestSnapshot: (snapshot) =>
         this.#queueSnapshot({ kind: snapshot.kind, source: snapshot.source, remotePath: snapshot.remotePath, append: true }),
@@ -151,6 +172,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.#spool.ensureDir();
     this.#ledger.load();
+    await this.#health.load();
     const leftovers = await this.#spool.recover();
     // Temporary files of uploads this agent was in the middle of when it died: the first
     // connection removes them.
@@ -207,6 +229,7 @@ export class Agent {
         for (const folder of this.#dropFolders) folder.rescan();
       }
       await this.#beatIfDue();
+      await this.#publishHealth();
       await this.#uploader.checkDeadTime();
     } catch (error) {
       this.#logger.error({ err: error }, `Periodic check failed (${errorMessage(error)}); trying again next interval`);
@@ -221,7 +244,24 @@ export class Agent {
     this.#status.setHeartbeat(file, this.#heartbeat.nextDueAt);
     this.#uploader.noteActivity();
     this.#queueSnapshot({ kind: 'heartbeat', source: file, remotePath: path.basename(file), append: false });
+    await this.#queueHealth();
     this.#emit('heartbeat', { file, nextDueSec: heartbeatGraceSec(intervalSec) });
+  }
+
+  /** The health status travels with the heartbeat: written into the spool, uploaded beside it. */
+  async #queueHealth(): Promise<void> {
+    const source = await this.#health.write();
+    this.#queueSnapshot({ kind: 'heartbeat', source, remotePath: healthRemotePath(this.#config.heartbeat.name), append: false });
+  }
+
+  /** Health for the master (metrics) when it changed; a fresh status file once an outage is over. */
+  async #publishHealth(): Promise<void> {
+    if (this.#config.heartbeat.intervalSec > 0 && this.#health.recovered()) await this.#queueHealth();
+    const document = await this.#health.document();
+    const text = JSON.stringify({ ...document, writtenAt: '' });
+    if (text === this.#healthSent) return;
+    this.#healthSent = text;
+    this.#emit('health', document);
   }
 
   #onNotified(file: string): void {
@@ -320,6 +360,8 @@ export class Agent {
     await this.#uploader.stop({ graceful });
     await this.#spool.syncPending();
     await this.#ledger.save().catch(() => undefined);
+    // The totals of the status file, for the next start (no heartbeats: no status file, no totals).
+    if (this.#config.heartbeat.intervalSec > 0) await this.#health.write().catch(() => undefined);
     await this.#status.close();
     this.#logger.info(graceful ? 'Subtask stopped gracefully; unsent snapshots stay in the spool' : 'Subtask stopped');
   }

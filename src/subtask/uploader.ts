@@ -104,6 +104,22 @@ export class Uploader {
     return this.#pending.size === 0 && this.#inFlight.size === 0;
   }
 
+  /** Data waiting or being uploaded (heartbeats and status files not counted), for the health status. */
+  backlog(): { files: number; bytes: number; oldestQueuedAt: number | null } {
+    let files = 0;
+    let bytes = 0;
+    let oldestQueuedAt: number | null = null;
+    const count = (snapshot: Snapshot) => {
+      if (snapshot.kind === 'heartbeat') return;
+      files += 1;
+      bytes += payloadBytes(snapshot);
+      if (oldestQueuedAt === null || snapshot.queuedAt < oldestQueuedAt) oldestQueuedAt = snapshot.queuedAt;
+    };
+    for (const snapshot of this.#pending.values()) count(snapshot);
+    for (const { snapshot } of this.#inFlight.values()) count(snapshot);
+    return { files, bytes, oldestQueuedAt };
+  }
+
   /** A notify or heartbeat happened: the connection is wanted for a while longer. */
   noteActivity(): void {
     this.#lastActivityAt = this.#now();

@@ -334,7 +334,7 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
         remoteTempFilesLeft += 1;
         continue;
       }
-      if (accounted.has(remote) || base.endsWith('.heartbeat')) continue;
+      if (accounted.has(remote) || base.endsWith('.heartbeat') || remote.startsWith('.pushtask/')) continue; // heartbeats and status files
       const versions = dropVersions.get(remote);
       if (!versions || !deleted.has(remote)) throw new Error(`${target.name}: unexpected file on the server: ${remote} (seed ${options.seed})`);
       const stored = sha(fs.readFileSync(target.storedPath(remote)));

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ClientReport } from '../../src/cli/heartbeats.js';
+import type { ClientReport } from '../../src/monitor/heartbeats.js';
 import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
@@ -71,10 +71,10 @@ describe('pushtask monitor', { timeout: 60_000 }, () => {
 
     const human = await runCli(['monitor', '--config', 'monitor.config.ts'], { cwd: ws.dir });
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^Heartbeats in local folder .*remote: 1 online, 1 offline, 2 unknown\nCLIENT +STATE +LAST SEEN +DETAIL\n/);
-    expect(human.stdout).toMatch(/\nlate-pc +OFFLINE +\d\d:\d\d:\d\d \(\d+ min \d+ s ago\) +overdue since \d\d:\d\d:\d\d \((\d+ min )?\d+ s ago\)\n/);
-    expect(human.stdout).toMatch(/\nfresh-pc +online +\d\d:\d\d:\d\d \((\d+ min )?\d+ s ago\) +next heartbeat due by \d\d:\d\d:\d\d \(in \d+ min \d+ s\)\n/);
-    expect(human.stdout).toMatch(/\ngarbled +unknown .*its content "sixty\\n" is not a number of seconds\n/);
+    expect(human.stdout).toMatch(/^Heartbeats in local folder .*remote: 1 online, 1 offline, 2 unknown; 1 critical, 2 warning\nCLIENT +STATE +LEVEL +LAST SEEN +BACKLOG +OLDEST +LAST UPLOAD +DETAIL\nlate-pc /);
+    expect(human.stdout).toMatch(/\nlate-pc +OFFLINE +CRITICAL +\d\d:\d\d:\d\d \(\d+ min \d+ s ago\) +- +overdue since \d\d:\d\d:\d\d \((\d+ min )?\d+ s ago\)\n/);
+    expect(human.stdout).toMatch(/\nfresh-pc +online +ok +\d\d:\d\d:\d\d \((\d+ min )?\d+ s ago\) +- +next heartbeat due by \d\d:\d\d:\d\d \(in \d+ min \d+ s\)\n/);
+    expect(human.stdout).toMatch(/\ngarbled +unknown +WARNING .*its content "sixty\\n" is not a number of seconds\n/);
   });
 
   it('over SFTP: a watch client with a 1 s heartbeat is online, and offline once its heartbeat is overdue', async () => {

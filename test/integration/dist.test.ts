@@ -27,4 +27,11 @@ describe.skipIf(!hasDist)('the built package (dist/)', () => {
     }
     expect(fs.existsSync(path.resolve('dist/index.d.ts'))).toBe(true);
   });
+
+  it("finds the fleet page's files from dist/ as from src/, and the package ships them", async () => {
+    const { WEB_DIR } = (await import(pathToFileURL(path.resolve('dist/monitor/server.js')).href)) as typeof import('../../src/monitor/server.js');
+    for (const file of ['index.html', 'app.js', 'style.css']) expect(fs.existsSync(new URL(file, WEB_DIR))).toBe(true);
+    const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { files: string[] };
+    expect(pkg.files).toContain('web');
+  });
 });

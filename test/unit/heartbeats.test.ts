@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { assess, formatClients, isHeartbeatEntry, parseHeartbeat } from '../../src/cli/heartbeats.js';
+import { formatFleet } from '../../src/cli/fleetTable.js';
+import { summarize } from '../../src/monitor/fleet.js';
+import { assess, isHeartbeatEntry, parseHeartbeat } from '../../src/monitor/heartbeats.js';
 import type { RemoteEntry } from '../../src/transports/types.js';
 
 const NOW = Date.parse('2026-05-06T12:00:00Z');
@@ -32,7 +34,7 @@ describe('assess: pysubtask online rule (offline once now > mtime + seconds)', (
   });
 });
 
-describe('isHeartbeatEntry and formatClients', () => {
+describe('isHeartbeatEntry and formatFleet', () => {
   it('takes regular files named <name>.heartbeat only', () => {
     expect(isHeartbeatEntry(entry('pi.heartbeat', NOW))).toBe(true);
     expect(isHeartbeatEntry(entry('.heartbeat', NOW))).toBe(false);
@@ -41,6 +43,6 @@ describe('isHeartbeatEntry and formatClients', () => {
   });
 
   it('explains an empty folder', () => {
-    expect(formatClients([], 'sftp://u@h:22/in', NOW)).toMatch(/^No \.heartbeat files in sftp:\/\/u@h:22\/in\.\nA client writes one when its config has heartbeat:/);
+    expect(formatFleet({ clients: [], summary: summarize([]), target: 'sftp://u@h:22/in' }, NOW)).toMatch(/^No \.heartbeat files in sftp:\/\/u@h:22\/in\.\nA client writes one when its config has heartbeat:/);
   });
 });

@@ -6,7 +6,6 @@
  */
 import { HEARTBEAT_SUFFIX } from '../shared/sidecar.js';
 import type { RemoteEntry } from '../transports/types.js';
-import { when } from './format.js';
 
 /** A heartbeat holds a few digits; anything bigger is not one. */
 export const HEARTBEAT_MAX_BYTES = 1024;
@@ -62,32 +61,4 @@ export function assess(entry: RemoteEntry, content: { text: string } | { problem
   if (!known) return { ...report, problem: 'the server reports no modification time' };
   const offlineAt = mtime + seconds * 1000;
   return { ...report, offlineAt: new Date(offlineAt).toISOString(), state: now > offlineAt ? 'offline' : 'online' };
-}
-
-/** A readable table, one client a row. */
-export function formatClients(reports: readonly ClientReport[], target: string, now: number): string {
-  if (reports.length === 0) {
-    return `No ${HEARTBEAT_SUFFIX} files in ${target}.\nA client writes one when its config has heartbeat: { intervalSec: 60 } (or any interval > 0).\n`;
-  }
-  const counts = (['online', 'offline', 'unknown'] as const)
-    .map((state) => [state, reports.filter((report) => report.state === state).length] as const)
-    .filter(([, count]) => count > 0)
-    .map(([state, count]) => `${count} ${state}`)
-    .join(', ');
-  const rows = reports.map((report) => [
-    report.client,
-    report.state === 'offline' ? 'OFFLINE' : report.state,
-    report.lastSeen ? when(report.lastSeen, now) : 'unknown',
-    detail(report, now),
-  ]);
-  const header = ['CLIENT', 'STATE', 'LAST SEEN', 'DETAIL'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ');
-  return `${[`Heartbeats in ${target}: ${counts}`, line(header), ...rows.map(line)].join('\n')}\n`;
-}
-
-function detail(report: ClientReport, now: number): string {
-  if (report.state === 'unknown') return report.problem ?? 'unknown';
-  const offlineAt = report.offlineAt!;
-  return report.state === 'online' ? `next heartbeat due by ${when(offlineAt, now)}` : `overdue since ${when(offlineAt, now)}`;
 }
