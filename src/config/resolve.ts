@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { PushtaskError } from '../shared/errors.js';
 import { isSecretKey } from '../shared/secrets.js';
 import {
+  ARCHIVE_DEFAULTS,
   BURST_DEFAULTS,
   configSchema,
   type BurstSettings,
@@ -55,7 +56,8 @@ export interface ResolvedConfig {
   dataDir: string;
   spoolDir: string;
   heartbeat: { intervalSec: number; name: string };
-  archive: { afterDays: number; toFolder: string };
+  /** `enabled: false` (config `archive: false`) archives nothing; `toFolder` stays out of drop-folder scans either way. */
+  archive: { enabled: boolean; afterDays: number; toFolder: string };
   retry: RetryConfig;
   log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string };
 }
@@ -175,7 +177,8 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
   const transport = resolveTransportPaths(config.transport, abs);
   const logDir = abs(config.log.dir);
   const spoolDir = config.spoolDir ? abs(config.spoolDir) : path.join(dataDir, 'upload', transport.type);
-  problems.push(...placementProblems(watch, transport, { spoolDir, logDir, archive: config.archive.toFolder, heartbeat: config.heartbeat.name }));
+  const archive = config.archive === false ? { enabled: false, ...ARCHIVE_DEFAULTS } : { enabled: true, ...config.archive };
+  problems.push(...placementProblems(watch, transport, { spoolDir, logDir, archive: archive.toFolder, heartbeat: config.heartbeat.name }));
   if (problems.length) throw new ConfigError(problems, options.source);
 
   return {
@@ -190,7 +193,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },
-    archive: config.archive,
+    archive,
     retry: config.retry,
     log: {
       level: config.log.level,

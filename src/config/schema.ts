@@ -149,9 +149,16 @@ export const heartbeatSchema = z
   })
   .strict();
 
+export const ARCHIVE_DEFAULTS = { afterDays: 3, toFolder: 'archive' } as const;
+
 export const archiveSchema = z
   .object({
-    afterDays: z.number().nonnegative().default(3).describe('At start, files older than this many days (by mtime) are archived.'),
+    afterDays: z
+      .number()
+      .positive()
+      .finite()
+      .default(3)
+      .describe('At start, delivered files older than this many days (by mtime) are archived; undelivered ones never are.'),
     toFolder: z.string().min(1).default('archive').describe('Archive folder, relative to each data folder; files go to `<toFolder>/<YYYYMM>/<DD>/`.'),
   })
   .strict();
@@ -181,7 +188,10 @@ export const configSchema = z
     operationTimeoutMs: positiveInt().default(30_000).describe('Timeout of every single transport operation: connect, upload (ms).'),
     spoolDir: z.string().min(1).optional().describe('Spool folder for snapshots and state; default `<first watched folder>/upload/<transport type>`.'),
     heartbeat: heartbeatSchema.default({ intervalSec: 0 }).describe('Periodic `<name>.heartbeat` files that tell a monitor this client is alive.'),
-    archive: archiveSchema.default({ afterDays: 3, toFolder: 'archive' }).describe('Archival of old files at start.'),
+    archive: z
+      .union([z.literal(false), archiveSchema])
+      .default(ARCHIVE_DEFAULTS)
+      .describe('Archival of old, delivered files at start; `false` turns it off.'),
     retry: retrySchema.default(RETRY_DEFAULTS).describe('Retry schedule for connection and upload failures; retries go on until stop.'),
     log: logSchema.default({ dir: 'logs', level: 'info', console: true }).describe('Logging.'),
   })

@@ -18,7 +18,7 @@ import { lockSpool, type SpoolLock } from '../spool/lock.js';
 import { Spool } from '../spool/spool.js';
 import { LEDGER_FILE } from '../subtask/agent.js';
 import { heartbeatFile } from '../subtask/heartbeat.js';
-import { archiveExpiredFiles } from './archive.js';
+import { archiveDeliveredFiles } from './archive.js';
 import { BurstDetector, type BurstDecision } from './burst.js';
 import type { NotifyEvent, TaskMasterEvents } from './events.js';
 import { SidecarToucher } from './notifier.js';
@@ -134,11 +134,10 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   }
 
   async #archive(): Promise<void> {
-    const folders = new Set(this.config.watch.map((entry) => (entry.kind === 'file' ? path.dirname(entry.path) : entry.path)));
-    for (const folder of folders) {
-      const moved = await archiveExpiredFiles(folder, this.config.archive);
-      for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
-    }
+    const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
+    const { moved, undelivered } = await archiveDeliveredFiles(this.config, ledger);
+    for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
+    for (const file of undelivered) this.#logger.info(`Not archiving ${file}: it was not delivered as it is now (only delivered data is archived)`);
   }
 
   async #precopyResiduals(): Promise<void> {

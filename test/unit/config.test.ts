@@ -42,7 +42,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
       dataDir: path.join(CWD, 'logs'),
       spoolDir: path.join(CWD, 'logs', 'upload', 'local'),
       heartbeat: { intervalSec: 0, name: os.hostname() },
-      archive: { afterDays: 3, toFolder: 'archive' },
+      archive: { enabled: true, afterDays: 3, toFolder: 'archive' },
       retry: { strategy: 'pysubtask', quickTries: 5, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 },
       log: {
         level: 'info',
@@ -105,7 +105,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
     );
     expect(config.retry).toEqual({ strategy: 'pysubtask', quickTries: 3, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 });
     expect(config.heartbeat).toEqual({ intervalSec: 60, name: 'logger-7' });
-    expect(config.archive).toEqual({ afterDays: 7, toFolder: 'archive' });
+    expect(config.archive).toEqual({ enabled: true, afterDays: 7, toFolder: 'archive' });
     expect(config.log.level).toBe('debug');
     expect(config.log.console).toBe(true);
   });
