@@ -27,7 +27,12 @@ export interface ResolvedWatchFile {
   path: string;
   mode: WriteMode;
   burst: BurstSettings | null;
+  /** Create the file's folder at start when missing. */
+  create: boolean;
 }
+
+/** What a drop folder does with a file once the server confirmed it. */
+export type AfterUpload = { kind: 'keep' } | { kind: 'delete' } | { kind: 'move'; dir: string };
 
 export interface ResolvedWatchDir {
   kind: 'dir';
@@ -39,6 +44,12 @@ export interface ResolvedWatchDir {
   stableMs: number;
   usePolling: boolean;
   followSymlinks: boolean;
+  /** Create the drop folder at start when missing. */
+  create: boolean;
+  afterUpload: AfterUpload;
+  /** Glob patterns (picomatch) a file must match; null: every file. */
+  include: string[] | null;
+  exclude: string[];
 }
 
 export type ResolvedWatch = ResolvedWatchFile | ResolvedWatchDir;
@@ -149,12 +160,19 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
   const watch: ResolvedWatch[] = config.watch.map((entry, index) => {
     if ('file' in entry) {
       const burst = entry.burstMode === false ? null : { ...BURST_DEFAULTS, ...(entry.burstMode === true ? {} : entry.burstMode) };
-      return { kind: 'file', index, path: abs(entry.file), mode: entry.mode, burst };
+      return { kind: 'file', index, path: abs(entry.file), mode: entry.mode, burst, create: entry.create };
     }
+    const dir = abs(entry.dir);
+    const afterUpload: AfterUpload =
+      typeof entry.afterUpload === 'object' ? { kind: 'move', dir: path.resolve(dir, entry.afterUpload.moveTo) } : { kind: entry.afterUpload };
     return {
       kind: 'dir',
       index,
-      path: abs(entry.dir),
+      path: dir,
+      create: entry.create,
+      afterUpload,
+      include: entry.include ?? null,
+      exclude: entry.exclude,
       mode: entry.mode,
       recursive: entry.recursive,
       stableMs: entry.stableMs,
@@ -229,6 +247,17 @@ function placementProblems(
       }
     }
     if (entry.kind !== 'dir') continue;
+    if (entry.afterUpload.kind === 'move') {
+      const target = entry.afterUpload.dir;
+      if (isWithin(entry.path, target)) {
+        problems.push(`watch.${entry.index}.afterUpload.moveTo: ${target} is the drop folder or holds it; expected a folder such as "sent"`);
+      }
+      for (const other of watch) {
+        if (other !== entry && other.kind === 'dir' && isWithin(target, other.path)) {
+          problems.push(`watch.${entry.index}.afterUpload.moveTo: ${target} is inside the drop folder of watch.${other.index} (${other.path}): moved files would be delivered again`);
+        }
+      }
+    }
     if (names.spoolDir === entry.path) problems.push(`spoolDir: ${names.spoolDir} is the drop folder of watch.${entry.index}: snapshots would be uploaded as data`);
     if (names.logDir === entry.path) problems.push(`log.dir: ${names.logDir} is the drop folder of watch.${entry.index}: every upload would log a line and upload the log again`);
   }

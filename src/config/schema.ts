@@ -37,6 +37,10 @@ export const watchFileSchema = z
       .default(false)
       .describe('Hold back notifies that come in bursts (pysubtask\'s algorithm): `true` for the defaults below, or an object overriding them.'),
     mode: modeSchema,
+    create: z
+      .boolean()
+      .default(false)
+      .describe("Create the file's folder at start when it is missing; otherwise a missing folder is an error (a typo would watch nothing)."),
   })
   .strict();
 
@@ -48,6 +52,27 @@ export const watchDirSchema = z
     usePolling: z.boolean().default(false).describe('Poll the folder instead of using file-system events (network shares).'),
     followSymlinks: z.boolean().default(false).describe('Follow symbolic links (which may point outside the folder).'),
     mode: modeSchema,
+    create: z.boolean().default(false).describe('Create the drop folder at start when it is missing; otherwise a missing folder is an error (a typo would watch nothing).'),
+    afterUpload: z
+      .union([
+        z.enum(['keep', 'delete']),
+        z
+          .object({
+            moveTo: z
+              .string()
+              .min(1)
+              .describe('Folder delivered files move to, relative to the drop folder (or absolute); sub-folders are kept, names never overwritten.'),
+          })
+          .strict(),
+      ])
+      .default('keep')
+      .describe("What happens to a file once the server confirmed it (an outbox): `'keep'` it, `'delete'` it, or `{ moveTo }` a folder; with its `.notify` sidecar. A file changed since its snapshot is kept and sent again."),
+    include: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Only files matching one of these glob patterns (picomatch; relative to the drop folder, a pattern without `/` matches the file name at any depth) are taken; default: all.'),
+    exclude: z.array(z.string().min(1)).default([]).describe('Files matching one of these glob patterns are never taken (checked after `include`).'),
   })
   .strict();
 

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveConfig, type ResolvedConfig, type ResolvedWatchFile } from '../config/resolve.js';
+import { ConfigError, resolveConfig, type ResolvedConfig, type ResolvedWatchFile } from '../config/resolve.js';
 import type { LogLevel, PushtaskConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { SubtaskToMaster } from '../shared/ipc.js';
@@ -25,6 +25,7 @@ import { SidecarToucher } from './notifier.js';
 import { precopyResiduals } from './residuals.js';
 import { RestartBackoff } from './restartBackoff.js';
 import { SubtaskProcess } from './subtaskProcess.js';
+import { prepareWatchedPaths } from './watchedPaths.js';
 
 export interface TaskMasterOptions {
   /** Base for relative paths in the config and in notify(). @default process.cwd() */
@@ -109,6 +110,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     this.#stopping = null;
     this.#lastStartOptions = options;
     try {
+      this.#checkWatchedPaths();
       this.#lock = await lockSpool(this.config.spoolDir, (error) =>
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
@@ -123,6 +125,14 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       this.#state = 'idle';
       throw error;
     }
+  }
+
+  /** Before the spool lock: its default folder is inside the first watched folder, and would create it. */
+  #checkWatchedPaths(): void {
+    const { problems, toCreate, warnings } = prepareWatchedPaths(this.config);
+    if (problems.length) throw new ConfigError(problems);
+    for (const folder of toCreate) this.#logger.info(`Created ${folder} (create: true)`);
+    for (const warning of warnings) this.#logger.warn(warning);
   }
 
   #removeStaleSidecars(): void {

@@ -42,6 +42,8 @@ export function testConfig(overrides: Partial<PushtaskConfig> & Pick<PushtaskCon
     log: { dir: 'logs', level: 'info', console: false },
     retry: { quickTries: 3, quickDelayMs: 50, longDelayMs: 200 },
     ...overrides,
+    // Tests mostly start from an empty workspace: create watched folders unless a test says not to.
+    watch: overrides.watch.map((entry) => ({ create: true, ...entry })),
   };
 }
 

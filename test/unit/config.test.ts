@@ -31,7 +31,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
   it('fills in every default', () => {
     const config = resolveConfig({ watch: [{ file: 'logs/test1.csv' }] }, { cwd: CWD });
     expect(config).toEqual({
-      watch: [{ kind: 'file', index: 0, path: path.join(CWD, 'logs/test1.csv'), mode: 'replace', burst: null }],
+      watch: [{ kind: 'file', index: 0, path: path.join(CWD, 'logs/test1.csv'), mode: 'replace', burst: null, create: false }],
       transport: { type: 'local', dir: path.join(CWD, 'outbox') },
       intervalMs: 2000,
       fsEvents: true,
@@ -94,8 +94,21 @@ describe('resolveConfig: defaults (pysubtask)', () => {
         stableMs: 1000,
         usePolling: false,
         followSymlinks: false,
+        create: false,
+        afterUpload: { kind: 'keep' },
+        include: null,
+        exclude: [],
       },
     ]);
+  });
+
+  it("drop folders: afterUpload's moveTo is relative to the drop folder and must not hold it", () => {
+    const input = (afterUpload: unknown) => ({ watch: [{ dir: 'drop', afterUpload }, { dir: 'other' }] });
+    expect(resolveConfig(input({ moveTo: 'sent' }), { cwd: CWD }).watch[0]).toMatchObject({ afterUpload: { kind: 'move', dir: path.join(CWD, 'drop', 'sent') } });
+    expect(resolveConfig(input('delete'), { cwd: CWD }).watch[0]).toMatchObject({ afterUpload: { kind: 'delete' } });
+    expect(problem(input({ moveTo: '.' }))).toMatch(/^watch\.0\.afterUpload\.moveTo: .* is the drop folder or holds it/);
+    expect(problem(input({ moveTo: '../other/sent' }))).toMatch(/inside the drop folder of watch\.1/);
+    expect(problem(input('move'))).toMatch(/^watch\.0\.afterUpload/);
   });
 
   it('partial nested objects keep the other defaults', () => {
