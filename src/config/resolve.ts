@@ -73,10 +73,7 @@ export interface ResolvedConfig {
   log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string };
 }
 
-/** Identity with types, for config files: `export default defineConfig({...})`. */
-export function defineConfig(config: PushtaskConfig): PushtaskConfig {
-  return config;
-}
+export { defineConfig } from './define.js';
 
 export class ConfigError extends PushtaskError {
   readonly problems: string[];
@@ -141,6 +138,27 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}${given}`;
 }
 
+/**
+ * `password: process.env.PW` with PW unset is a field that is there but empty: say so, naming the
+ * field, instead of letting the server refuse the login later ("login refused" said nothing about
+ * a credential that was never configured). Checked on the input: validation cannot tell a field
+ * set to undefined from one left out.
+ */
+function emptySecretProblems(input: unknown): string[] {
+  const transport = isRecord(input) ? input.transport : undefined;
+  if (!isRecord(transport) || transport.type === 'local') return [];
+  return Object.entries(transport)
+    .filter(([key, value]) => isSecretKey(key) && (value === undefined || (typeof value === 'string' && value.trim() === '')))
+    .map(
+      ([key, value]) =>
+        `transport.${key}: is empty (${value === undefined ? 'undefined' : 'an empty string'}); if it is read from an environment variable (process.env.…), that variable is not set where pushtask runs`,
+    );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export interface ResolveOptions {
   /** Base for relative paths. @default process.cwd() */
   cwd?: string;
@@ -150,10 +168,18 @@ export interface ResolveOptions {
 
 export function resolveConfig(input: unknown, options: ResolveOptions = {}): ResolvedConfig {
   const parsed = configSchema.safeParse(input, { reportInput: true });
+  const empty = emptySecretProblems(input);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.flatMap(expandIssue).map(formatIssue), options.source);
+    throw new ConfigError([...empty, ...parsed.error.issues.flatMap(expandIssue).map(formatIssue)], options.source);
   }
   const config = parsed.data;
+  const noCredential = config.transport.type === 'sftp' && !config.transport.password && !config.transport.privateKey && !config.transport.agent;
+  if (empty.length || noCredential) {
+    throw new ConfigError(
+      empty.length ? empty : ['transport: an sftp login needs `password`, `privateKey` or `agent`; none is set'],
+      options.source,
+    );
+  }
   const cwd = options.cwd ?? process.cwd();
   const abs = (p: string) => path.resolve(cwd, p);
 

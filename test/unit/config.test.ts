@@ -102,6 +102,21 @@ describe('resolveConfig: defaults (pysubtask)', () => {
     ]);
   });
 
+  it('a network credential that is there but empty (an unset environment variable) is named, before any login', () => {
+    const sftp = { type: 'sftp', host: 'h', username: 'u', hostKey: 'accept-new' };
+    expect(configError(withWatch({ transport: { ...sftp, password: undefined } })).problems).toEqual([
+      'transport.password: is empty (undefined); if it is read from an environment variable (process.env.…), that variable is not set where pushtask runs',
+    ]);
+    expect(problem(withWatch({ transport: { ...sftp, password: '' } }))).toMatch(/^transport\.password: is empty \(an empty string\)/);
+    expect(problem(withWatch({ transport: sftp }))).toBe('transport: an sftp login needs `password`, `privateKey` or `agent`; none is set');
+    expect(problem(withWatch({ transport: { type: 'ftp', host: 'h', username: 'u', password: undefined } }))).toMatch(/^transport\.password: is empty/);
+    const dropbox = configError(withWatch({ transport: { type: 'dropbox', refreshToken: undefined, appKey: 'k' } })).problems;
+    expect(dropbox[0]).toMatch(/^transport\.refreshToken: is empty \(undefined\)/);
+    // An agent or a key is a credential; a local transport needs none.
+    expect(resolveConfig(withWatch({ transport: { ...sftp, agent: true } }), { cwd: CWD }).transport.type).toBe('sftp');
+    expect(resolveConfig(withWatch({ transport: { type: 'local', dir: 'out' } }), { cwd: CWD }).transport.type).toBe('local');
+  });
+
   it("drop folders: afterUpload's moveTo is relative to the drop folder and must not hold it", () => {
     const input = (afterUpload: unknown) => ({ watch: [{ dir: 'drop', afterUpload }, { dir: 'other' }] });
     expect(resolveConfig(input({ moveTo: 'sent' }), { cwd: CWD }).watch[0]).toMatchObject({ afterUpload: { kind: 'move', dir: path.join(CWD, 'drop', 'sent') } });
