@@ -81,7 +81,10 @@ export const watchEntrySchema = z.union([watchFileSchema, watchDirSchema]);
 export const localTransportSchema = z
   .object({
     type: z.literal('local'),
-    dir: z.string().min(1).describe('Destination folder (created when missing), relative to the working directory.'),
+    dir: z
+      .string()
+      .min(1)
+      .describe("Destination folder (created when missing); relative paths are relative to the config file's folder (the API: `TaskMaster`'s `cwd`)."),
   })
   .strict();
 
