@@ -78,6 +78,8 @@ export const FIELD_EXAMPLES: Readonly<Record<string, unknown>> = {
   'retry.maxDelayMs': 600_000,
   log: { dir: '/var/log/pushtask', level: 'debug' },
   'log.dir': '/var/log/pushtask',
+  'log.maxBytes': 50 * 1024 * 1024,
+  'log.keepFiles': 10,
   'log.level': 'debug',
   'log.console': false,
 };

@@ -70,7 +70,7 @@ export interface ResolvedConfig {
   /** `enabled: false` (config `archive: false`) archives nothing; `toFolder` stays out of drop-folder scans either way. */
   archive: { enabled: boolean; afterDays: number; toFolder: string };
   retry: RetryConfig;
-  log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string };
+  log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string; rotation: { maxBytes: number; keep: number } };
 }
 
 export { defineConfig } from './define.js';
@@ -244,6 +244,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
       console: config.log.console,
       masterFile: path.join(logDir, 'pushtask-master.log'),
       subtaskFile: path.join(logDir, 'pushtask-subtask.log'),
+      rotation: { maxBytes: config.log.maxBytes, keep: config.log.keepFiles },
     },
   };
 }

@@ -199,6 +199,10 @@ export const logSchema = z
       .default('info')
       .describe('Log level; change it at run time with `master.setLogLevel()`.'),
     console: z.boolean().default(true).describe('Also write human-readable lines to stderr.'),
+    maxBytes: nonNegativeInt()
+      .default(10 * 1024 * 1024)
+      .describe('Rotate a log file once it reaches this size: `pushtask-master.log` → `.1` → `.2` …; 0 never rotates (leave it to logrotate, see SIGUSR1).'),
+    keepFiles: positiveInt().max(1000).default(5).describe('Rotated log files kept per log (the oldest is deleted).'),
   })
   .strict();
 
@@ -221,7 +225,9 @@ export const configSchema = z
       .default(ARCHIVE_DEFAULTS)
       .describe('Archival of old, delivered files at start; `false` turns it off.'),
     retry: retrySchema.default(RETRY_DEFAULTS).describe('Retry schedule for connection and upload failures; retries go on until stop.'),
-    log: logSchema.default({ dir: 'logs', level: 'info', console: true }).describe('Logging.'),
+    log: logSchema
+      .default({ dir: 'logs', level: 'info', console: true, maxBytes: 10 * 1024 * 1024, keepFiles: 5 })
+      .describe('Logging.'),
   })
   .strict();
 

@@ -83,6 +83,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
         name: 'master',
         level: this.config.log.level,
         file: this.config.log.masterFile,
+        rotation: this.config.log.rotation,
         console: this.config.log.console,
         secrets: collectSecrets(this.config),
       });

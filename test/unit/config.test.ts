@@ -49,6 +49,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
         console: true,
         masterFile: path.join(CWD, 'logs', 'pushtask-master.log'),
         subtaskFile: path.join(CWD, 'logs', 'pushtask-subtask.log'),
+        rotation: { maxBytes: 10 * 1024 * 1024, keep: 5 },
       },
     });
   });
