@@ -47,6 +47,13 @@ export function testConfig(overrides: Partial<PushtaskConfig> & Pick<PushtaskCon
   };
 }
 
+/** Regular files under `dir` (relative paths, sorted; sidecars and dot files included); [] if it is missing. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  // A file deleted between readdir and stat is simply not there any more.
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile()).sort();
+}
+
 export function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
 import { resolveConfig } from '../../src/config/resolve.js';
-import { createWorkspace, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+import { createWorkspace, filesUnder, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace;
 let master: TaskMaster | null = null;
@@ -26,11 +26,6 @@ function writeOld(relative: string, content: string): string {
   return file;
 }
 
-/** Every file under `dir`, relative, sorted. */
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.statSync(path.join(dir, name)).isFile()).sort();
-}
 
 async function runOnce(config: Parameters<typeof testConfig>[0], until: () => boolean, what: string): Promise<void> {
   master = new TaskMaster(testConfig(config), { cwd: ws.dir });

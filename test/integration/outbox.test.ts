@@ -11,7 +11,7 @@ import { TaskMaster } from '../../src/index.js';
 import type { PushtaskConfig } from '../../src/config/schema.js';
 import { Ledger } from '../../src/spool/ledger.js';
 import { outboxTempOf } from '../../src/subtask/outbox.js';
-import { createWorkspace, sameBytes, sha256, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+import { createWorkspace, filesUnder, sameBytes, sha256, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 const USER = 'logger';
 const PASSWORD = 'outbox password';
@@ -48,12 +48,6 @@ function start(config: Parameters<typeof testConfig>[0]): TaskMaster {
   return master;
 }
 
-/** Regular files under `dir` (relative, sorted), sidecars and dot files included. */
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  // A file deleted between readdir and stat is simply not there any more.
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile()).sort();
-}
 
 function dropFiles(count: number, prefix = 'f'): Map<string, string> {
   const hashes = new Map<string, string>();
