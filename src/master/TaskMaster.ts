@@ -148,7 +148,10 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
     const { moved, undelivered } = await archiveDeliveredFiles(this.config, ledger);
     for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
-    for (const file of undelivered) this.#logger.info(`Not archiving ${file}: it was not delivered as it is now (only delivered data is archived)`);
+    if (undelivered.length) {
+      // One line, not one per file: a data folder may hold many files pushtask never delivers.
+      this.#logger.info(`Not archiving ${undelivered.length} expired file(s) not delivered as they are now (only delivered data is archived), e.g. ${undelivered[0]}`);
+    }
   }
 
   async #precopyResiduals(): Promise<void> {
