@@ -12,12 +12,15 @@ export default defineConfig({
   // What to deliver: data files (uploaded on notify) and drop folders (every file that appears).
   watch: [
     // Plain: every notify is passed on. Lands at <remote>/test1.mrk.
-    { file: 'logs/test1.mrk' },
+    // `create: true` creates the folder at start; without it a missing folder is an error (a typo).
+    { file: 'logs/test1.mrk', create: true },
     // Burst mode holds back notifies that come in quick runs and sends them together.
     // `true` uses pysubtask's settings; this spells them out.
     { file: 'logs/test1.csv', burstMode: { startTriggerMs: 1000, startTriggerCount: 2, expireMs: 5000 } },
     // A drop folder: files keep their path relative to the folder, once their size is stable.
-    { dir: 'logs/watch_all_in_here', recursive: true, stableMs: 1000 },
+    // afterUpload: 'keep' (default), 'delete' or { moveTo: 'sent' } once the server has a file;
+    // include / exclude: glob patterns (a pattern without '/' matches the file name anywhere).
+    { dir: 'logs/watch_all_in_here', recursive: true, stableMs: 1000, create: true, afterUpload: 'keep', exclude: ['*.bak'] },
   ],
 
   // Where files go. `local` copies into a folder (temp name + rename); sftp, ftp and dropbox follow.

@@ -29,7 +29,7 @@ export interface DemoServer {
 }
 
 /** Stands in for the server where only the config's shape matters (the spool folder's name). */
-const NO_SERVER: DemoServer = { port: 22, hostKeyFingerprint: 'SHA256:-', username: 'demo', password: '' };
+const NO_SERVER: DemoServer = { port: 22, hostKeyFingerprint: 'SHA256:-', username: 'demo', password: 'no-server' };
 
 /** pysubtask's demo watch list; paths are relative to `demoDir()`. */
 export function demoConfig(server: DemoServer = NO_SERVER): PushtaskConfig {

@@ -13,6 +13,7 @@ import { errorMessage } from '../shared/errors.js';
 import { createLogger, silentLogger } from '../shared/logger.js';
 import { collectSecrets, scrubSecrets } from '../shared/secrets.js';
 import { HEARTBEAT_SUFFIX } from '../shared/sidecar.js';
+import { checkWatchedPaths } from '../master/watchedPaths.js';
 import { loadTransport } from '../transports/index.js';
 import type { CliIO } from './command.js';
 import { EXIT_FAILURE, EXIT_OK } from './errors.js';
@@ -24,11 +25,13 @@ export async function dryRun(loaded: LoadedConfig, io: CliIO, { debug }: { debug
   const base = loaded.cwd;
   const short = (file: string) => shortPath(file, base);
   const lines: string[] = [`pushtask watch --dry-run: ${loaded.file} is valid.`, 'Would watch:'];
+  const paths = checkWatchedPaths(config);
   for (const entry of config.watch) {
     if (entry.kind === 'file') {
-      lines.push(`  [${entry.index}] file ${short(entry.path)} (${describeFile(entry.path)}) → ${path.basename(entry.path)}${entry.burst ? ', burst mode' : ''}`);
+      lines.push(`  [${entry.index}] file ${short(entry.path)} (${describeFile(entry.path, entry.create)}) → ${path.basename(entry.path)}${entry.burst ? ', burst mode' : ''}`);
     } else {
-      lines.push(`  [${entry.index}] drop folder ${short(entry.path)}/ (${describeFolder(entry.path)}) → <relative path>${entry.recursive ? ', with sub-folders' : ''}`);
+      const outbox = entry.afterUpload.kind === 'keep' ? '' : entry.afterUpload.kind === 'delete' ? ', deleted once delivered' : `, moved to ${short(entry.afterUpload.dir)}/ once delivered`;
+      lines.push(`  [${entry.index}] drop folder ${short(entry.path)}/ (${describeFolder(entry.path, entry.create)}) → <relative path>${entry.recursive ? ', with sub-folders' : ''}${outbox}`);
     }
   }
   lines.push(`Uploading to: ${describeTarget(config)}`);
@@ -40,7 +43,11 @@ export async function dryRun(loaded: LoadedConfig, io: CliIO, { debug }: { debug
   io.out(`${lines.join('\n')}\n`);
 
   const ok = await tryConnection(config, io, debug);
-  io.out(ok ? 'Nothing was uploaded. Run the same command without --dry-run to start.\n' : '');
+  if (paths.problems.length) {
+    io.err(`pushtask: the agent would not start:\n  - ${paths.problems.join('\n  - ')}\n`);
+    return EXIT_FAILURE;
+  }
+  io.out(ok ? 'Nothing was written. Run the same command without --dry-run to start.\n' : '');
   return ok ? EXIT_OK : EXIT_FAILURE;
 }
 
@@ -56,14 +63,36 @@ async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean):
   const never = new AbortController().signal;
   const started = Date.now();
   try {
-    io.out(`Connecting to ${transport.description} ... `);
-    await withTimeout((signal) => transport.connect(signal), config.operationTimeoutMs, never, `Connecting to ${transport.description}`);
-    let listing = '';
-    if (transport.list) {
-      const entries = await withTimeout((signal) => transport.list!('', signal), config.operationTimeoutMs, never, `Listing ${transport.description}`);
-      listing = `; the remote folder holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`;
+    // The local transport's connect() creates its folder: a dry run only looks (probe).
+    if (config.transport.type !== 'local' || !transport.probe) {
+      io.out(`Connecting to ${transport.description} ... `);
+      await withTimeout((signal) => transport.connect(signal), config.operationTimeoutMs, never, `Connecting to ${transport.description}`);
+      io.out(`ok (${Date.now() - started} ms)\n`);
     }
-    io.out(`ok (${Date.now() - started} ms)${listing}\n`);
+    if (transport.probe) {
+      const probe = await withTimeout((signal) => transport.probe!(signal), config.operationTimeoutMs, never, `Looking at the remote folder of ${transport.description}`);
+      const folder =
+        probe.folder === 'exists'
+          ? `exists${probe.entries === undefined ? '' : `, ${probe.entries} entr${probe.entries === 1 ? 'y' : 'ies'}`}`
+          : 'does not exist yet: it will be created by the first upload';
+      io.out(`Remote folder: ${folder}\n`);
+      const permission = probe.writable === null ? 'cannot be checked without writing' : probe.writable ? 'ok' : 'FAILED';
+      io.out(`Write permission: ${permission} (${probe.detail})\n`);
+      if (probe.writable === false) {
+        io.err(`pushtask: ${transport.description} cannot be written to: ${probe.detail}\nThe agent would keep retrying this (see \`retry\` in the config); fix it, then run --dry-run again.\n`);
+        return false;
+      }
+    } else if (transport.list) {
+      try {
+        const entries = await withTimeout((signal) => transport.list!('', signal), config.operationTimeoutMs, never, `Listing ${transport.description}`);
+        io.out(`Remote folder: exists, ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}\n`);
+      } catch (error) {
+        // FTP answers 550, Dropbox `not_found`: the first upload creates the folder (the login worked).
+        if (!/\b550\b|not_found|ENOENT|No such file/i.test(errorMessage(error))) throw error;
+        io.out('Remote folder: does not exist yet: it will be created by the first upload\n');
+      }
+      io.out('Write permission: cannot be checked without writing over this protocol\n');
+    }
     return true;
   } catch (error) {
     const message = scrubSecrets(errorMessage(error), secrets);
@@ -76,19 +105,20 @@ async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean):
   }
 }
 
-function describeFile(file: string): string {
+function describeFile(file: string, create: boolean): string {
   const stats = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stats && !fs.existsSync(path.dirname(file))) return create ? 'its folder does not exist: created at start' : 'its folder does NOT exist';
   if (!stats) return 'does not exist yet: uploaded once it appears and is notified';
   if (!stats.isFile()) return 'NOT a regular file';
   return `${formatBytes(stats.size)}`;
 }
 
-function describeFolder(dir: string): string {
+function describeFolder(dir: string, create: boolean): string {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'does not exist: created at start';
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return create ? 'does not exist: created at start' : 'does NOT exist';
     return `not readable: ${errorMessage(error)}`;
   }
   const count = names.filter((name) => !name.startsWith('.')).length;

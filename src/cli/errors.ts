@@ -22,8 +22,9 @@ export const EXIT_USAGE = 2;
 /** What to do next, for errors whose message says only what went wrong ('' = it says both). */
 const HINTS: Partial<Record<string, string>> = {
   SPOOL_LOCKED: '',
-  CONFIG_INVALID: 'Fix the field(s) listed above; config.example.ts shows every field with a comment.',
-  CONFIG_LOAD_FAILED: 'Check the path, and that the file has `export default defineConfig({ ... })`.',
+  CONFIG_INVALID: "Fix the field(s) listed above; every field is described in the \"Configuration reference\" of pushtask's README.md.",
+  // Each load failure says what to do in its own message (config/load.ts).
+  CONFIG_LOAD_FAILED: '',
   SUBTASK_START_FAILED: 'See the subtask log file (log.dir in the config) or run again with --debug.',
   UNKNOWN_FILE: 'Use a path (or index) of a `file` entry of the config.',
 };

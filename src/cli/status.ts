@@ -7,6 +7,9 @@ import { demoSpoolDir } from './demoConfig.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { formatStatus, missingStatusMessage, readStatus } from './statusFormat.js';
 
+/** The demo's spool relative to where the command runs, computed from the demo's own config. */
+const DEMO_SPOOL = path.relative(process.cwd(), demoSpoolDir(process.cwd()));
+
 const help = `Usage: pushtask status [--config FILE | --spool DIR] [--json]
 
 Prints the agent's status (status.json in its spool folder): connection state, queue, the upload
@@ -19,7 +22,7 @@ Options:
   --debug        show stack traces on errors
   -h, --help     show this help
 
-Without --config or --spool it reads the zero-setup demo's spool (./demo-run/logs/upload/local).
+Without --config or --spool it reads the zero-setup demo's spool (./${DEMO_SPOOL}).
 Exit code 1 when there is no status file.
 
 Examples:

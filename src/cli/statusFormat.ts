@@ -46,8 +46,9 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   const lines: string[] = [];
   const row = (label: string, value: string) => lines.push(`${`${label}:`.padEnd(12)} ${value}`);
 
+  const running = status.running && alive(status.pid);
   const state = status.running
-    ? alive(status.pid)
+    ? running
       ? `running (pid ${status.pid}, since ${when(status.startedAt, now)})`
       : `not running: pid ${status.pid} is gone without a clean stop (killed?)`
     : 'stopped';
@@ -55,7 +56,8 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   if (status.transport) row('Transport', status.transport);
   const { connection } = status;
   const retry = connection.nextRetryAt ? `, next try ${when(connection.nextRetryAt, now)}` : '';
-  row('Connection', `${connection.state} since ${when(connection.since, now)}${retry}`);
+  // The last state a stopped agent wrote is history, not a connection ("stopped" + "connecting").
+  row('Connection', running ? `${connection.state} since ${when(connection.since, now)}${retry}` : 'none (the agent is not running)');
   row('Queue', `${status.queue.length} file(s), ${formatBytes(status.queue.bytes)}`);
   for (const item of status.queue.items.slice(0, 5)) lines.push(`${''.padEnd(13)}${short(item.file)} (${formatBytes(item.bytes)})`);
   if (status.queue.length > 5) lines.push(`${''.padEnd(13)}… and ${status.queue.length - 5} more`);
@@ -69,7 +71,8 @@ export function formatStatus(status: AgentStatus, options: FormatOptions = {}): 
   row('Last error', last ? `${when(last.at, now)}${last.file ? ` ${short(last.file)}` : ''}: ${last.message} [${last.code}]` : 'none');
 
   const files = Object.entries(status.files);
-  lines.push(files.length ? 'Files:' : 'Files:      none uploaded yet');
+  const older = status.olderFiles ?? 0;
+  lines.push(files.length ? `Files:${older ? ` the ${files.length} most recently active (${older} older ones are in the counters)` : ''}` : 'Files:      none uploaded yet');
   for (const [file, info] of files) {
     lines.push(`  ${short(file)}`);
     const up = info.lastUpload;

@@ -9,8 +9,9 @@ import { WatchSession } from './watchSession.js';
 
 const help = `Usage: pushtask watch --config FILE [--dry-run] [--plain] [--metrics-port N [--metrics-host ADDR]]
 
-Runs the agent headless: archives expired files, uploads residual data, then delivers every
-notified file and every file dropped into a watched folder until it is stopped.
+Runs the agent headless: archives expired files that were delivered (\`archive: false\` turns
+it off), uploads residual data, then delivers every notified file and every file dropped into a
+watched folder until it is stopped.
 
 Signals:
   SIGINT (Ctrl-C), SIGTERM  stop gracefully: the upload in flight finishes (up to
@@ -19,6 +20,8 @@ Signals:
   SIGHUP                    reload the config file. An invalid file is reported (naming the
                             field) and the agent goes on with the config it has; a valid one
                             restarts the agent with it. Queued files stay in the spool.
+  SIGUSR1                   reopen the log files (after logrotate moved them away); pushtask
+                            also rotates them itself by size (log.maxBytes, log.keepFiles).
 
 Output: in a terminal, one line per event and, below them, a live line per upload (bytes, rate)
 and the queue; the log lines go to the log files only. Without a terminal (a service, a pipe),

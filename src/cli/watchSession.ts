@@ -11,6 +11,7 @@ import type { PushtaskConfig } from '../config/schema.js';
 import { TaskMaster } from '../master/TaskMaster.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ProgressEvent } from '../shared/ipc.js';
+import { reopenLogFiles } from '../shared/logFiles.js';
 import { createLogger, type Logger, type LoggerOptions } from '../shared/logger.js';
 import { collectSecrets } from '../shared/secrets.js';
 import type { AgentStatus } from '../subtask/status.js';
@@ -97,7 +98,23 @@ export class WatchSession {
       process.on('SIGTERM', onStop);
       // Stays installed to the end: a late SIGHUP must not kill the process (its default action).
       process.on('SIGHUP', onReload);
+      // Same for SIGUSR1 (logrotate's postrotate); the default would end the process.
+      process.on('SIGUSR1', () => this.#reopenLogs());
     });
+  }
+
+  /** logrotate moved the log files away: this process and its subtask write to new ones. */
+  #reopenLogs(): void {
+    reopenLogFiles();
+    const pid = this.#master?.subtaskPid;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGUSR1'); // `systemctl kill -s USR1` reaches it anyway; `kill -USR1 <pid>` does not
+      } catch {
+        // Gone meanwhile: its successor opens the files afresh.
+      }
+    }
+    this.#fileLog?.info('SIGUSR1: log files reopened');
   }
 
   /** Coalesces: SIGHUPs during a reload lead to one more reload after it. */
@@ -147,12 +164,14 @@ export class WatchSession {
     const config = this.#configFor(loaded);
     const { resolved } = loaded;
     const secrets = collectSecrets(resolved);
-    this.#fileLog = this.#loggers.get({ name: 'cli', level: resolved.log.level, file: resolved.log.masterFile, console: false, secrets });
+    const rotation = resolved.log.rotation;
+    this.#fileLog = this.#loggers.get({ name: 'cli', level: resolved.log.level, file: resolved.log.masterFile, rotation, console: false, secrets });
     // The master's own logger, made here so that reloads reuse it (and its open log file).
     const logger = this.#loggers.get({
       name: 'master',
       level: resolved.log.level,
       file: resolved.log.masterFile,
+      rotation,
       console: this.#live ? false : resolved.log.console,
       secrets,
     });

@@ -26,6 +26,11 @@ export const FIELD_EXAMPLES: Readonly<Record<string, unknown>> = {
   'watch[].stableMs': 3000,
   'watch[].usePolling': true,
   'watch[].followSymlinks': true,
+  'watch[].create': true,
+  'watch[].afterUpload': 'delete',
+  'watch[].afterUpload.moveTo': 'sent',
+  'watch[].include': ['*.csv', 'site-*/**'],
+  'watch[].exclude': ['*.tmp.csv'],
 
   transport: { type: 'sftp', host: 'data.example.org', username: 'logger', password: env('PUSHTASK_PASSWORD'), remoteDir: 'incoming' },
   'transport.dir (local)': '/mnt/backup/pushtask',
@@ -73,6 +78,8 @@ export const FIELD_EXAMPLES: Readonly<Record<string, unknown>> = {
   'retry.maxDelayMs': 600_000,
   log: { dir: '/var/log/pushtask', level: 'debug' },
   'log.dir': '/var/log/pushtask',
+  'log.maxBytes': 50 * 1024 * 1024,
+  'log.keepFiles': 10,
   'log.level': 'debug',
   'log.console': false,
 };

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { PushtaskError } from '../shared/errors.js';
 import { isSecretKey } from '../shared/secrets.js';
 import {
+  ARCHIVE_DEFAULTS,
   BURST_DEFAULTS,
   configSchema,
   type BurstSettings,
@@ -26,7 +27,12 @@ export interface ResolvedWatchFile {
   path: string;
   mode: WriteMode;
   burst: BurstSettings | null;
+  /** Create the file's folder at start when missing. */
+  create: boolean;
 }
+
+/** What a drop folder does with a file once the server confirmed it. */
+export type AfterUpload = { kind: 'keep' } | { kind: 'delete' } | { kind: 'move'; dir: string };
 
 export interface ResolvedWatchDir {
   kind: 'dir';
@@ -38,6 +44,12 @@ export interface ResolvedWatchDir {
   stableMs: number;
   usePolling: boolean;
   followSymlinks: boolean;
+  /** Create the drop folder at start when missing. */
+  create: boolean;
+  afterUpload: AfterUpload;
+  /** Glob patterns (picomatch) a file must match; null: every file. */
+  include: string[] | null;
+  exclude: string[];
 }
 
 export type ResolvedWatch = ResolvedWatchFile | ResolvedWatchDir;
@@ -55,15 +67,13 @@ export interface ResolvedConfig {
   dataDir: string;
   spoolDir: string;
   heartbeat: { intervalSec: number; name: string };
-  archive: { afterDays: number; toFolder: string };
+  /** `enabled: false` (config `archive: false`) archives nothing; `toFolder` stays out of drop-folder scans either way. */
+  archive: { enabled: boolean; afterDays: number; toFolder: string };
   retry: RetryConfig;
-  log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string };
+  log: { level: LogLevel; console: boolean; masterFile: string; subtaskFile: string; rotation: { maxBytes: number; keep: number } };
 }
 
-/** Identity with types, for config files: `export default defineConfig({...})`. */
-export function defineConfig(config: PushtaskConfig): PushtaskConfig {
-  return config;
-}
+export { defineConfig } from './define.js';
 
 export class ConfigError extends PushtaskError {
   readonly problems: string[];
@@ -128,6 +138,27 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}${given}`;
 }
 
+/**
+ * `password: process.env.PW` with PW unset is a field that is there but empty: say so, naming the
+ * field, instead of letting the server refuse the login later ("login refused" said nothing about
+ * a credential that was never configured). Checked on the input: validation cannot tell a field
+ * set to undefined from one left out.
+ */
+function emptySecretProblems(input: unknown): string[] {
+  const transport = isRecord(input) ? input.transport : undefined;
+  if (!isRecord(transport) || transport.type === 'local') return [];
+  return Object.entries(transport)
+    .filter(([key, value]) => isSecretKey(key) && (value === undefined || (typeof value === 'string' && value.trim() === '')))
+    .map(
+      ([key, value]) =>
+        `transport.${key}: is empty (${value === undefined ? 'undefined' : 'an empty string'}); if it is read from an environment variable (process.env.…), that variable is not set where pushtask runs`,
+    );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export interface ResolveOptions {
   /** Base for relative paths. @default process.cwd() */
   cwd?: string;
@@ -137,22 +168,37 @@ export interface ResolveOptions {
 
 export function resolveConfig(input: unknown, options: ResolveOptions = {}): ResolvedConfig {
   const parsed = configSchema.safeParse(input, { reportInput: true });
+  const empty = emptySecretProblems(input);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.flatMap(expandIssue).map(formatIssue), options.source);
+    throw new ConfigError([...empty, ...parsed.error.issues.flatMap(expandIssue).map(formatIssue)], options.source);
   }
   const config = parsed.data;
+  const noCredential = config.transport.type === 'sftp' && !config.transport.password && !config.transport.privateKey && !config.transport.agent;
+  if (empty.length || noCredential) {
+    throw new ConfigError(
+      empty.length ? empty : ['transport: an sftp login needs `password`, `privateKey` or `agent`; none is set'],
+      options.source,
+    );
+  }
   const cwd = options.cwd ?? process.cwd();
   const abs = (p: string) => path.resolve(cwd, p);
 
   const watch: ResolvedWatch[] = config.watch.map((entry, index) => {
     if ('file' in entry) {
       const burst = entry.burstMode === false ? null : { ...BURST_DEFAULTS, ...(entry.burstMode === true ? {} : entry.burstMode) };
-      return { kind: 'file', index, path: abs(entry.file), mode: entry.mode, burst };
+      return { kind: 'file', index, path: abs(entry.file), mode: entry.mode, burst, create: entry.create };
     }
+    const dir = abs(entry.dir);
+    const afterUpload: AfterUpload =
+      typeof entry.afterUpload === 'object' ? { kind: 'move', dir: path.resolve(dir, entry.afterUpload.moveTo) } : { kind: entry.afterUpload };
     return {
       kind: 'dir',
       index,
-      path: abs(entry.dir),
+      path: dir,
+      create: entry.create,
+      afterUpload,
+      include: entry.include ?? null,
+      exclude: entry.exclude,
       mode: entry.mode,
       recursive: entry.recursive,
       stableMs: entry.stableMs,
@@ -175,7 +221,8 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
   const transport = resolveTransportPaths(config.transport, abs);
   const logDir = abs(config.log.dir);
   const spoolDir = config.spoolDir ? abs(config.spoolDir) : path.join(dataDir, 'upload', transport.type);
-  problems.push(...placementProblems(watch, transport, { spoolDir, logDir, archive: config.archive.toFolder, heartbeat: config.heartbeat.name }));
+  const archive = config.archive === false ? { enabled: false, ...ARCHIVE_DEFAULTS } : { enabled: true, ...config.archive };
+  problems.push(...placementProblems(watch, transport, { spoolDir, logDir, archive: archive.toFolder, heartbeat: config.heartbeat.name }));
   if (problems.length) throw new ConfigError(problems, options.source);
 
   return {
@@ -190,13 +237,14 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },
-    archive: config.archive,
+    archive,
     retry: config.retry,
     log: {
       level: config.log.level,
       console: config.log.console,
       masterFile: path.join(logDir, 'pushtask-master.log'),
       subtaskFile: path.join(logDir, 'pushtask-subtask.log'),
+      rotation: { maxBytes: config.log.maxBytes, keep: config.log.keepFiles },
     },
   };
 }
@@ -226,6 +274,17 @@ function placementProblems(
       }
     }
     if (entry.kind !== 'dir') continue;
+    if (entry.afterUpload.kind === 'move') {
+      const target = entry.afterUpload.dir;
+      if (isWithin(entry.path, target)) {
+        problems.push(`watch.${entry.index}.afterUpload.moveTo: ${target} is the drop folder or holds it; expected a folder such as "sent"`);
+      }
+      for (const other of watch) {
+        if (other !== entry && other.kind === 'dir' && isWithin(target, other.path)) {
+          problems.push(`watch.${entry.index}.afterUpload.moveTo: ${target} is inside the drop folder of watch.${other.index} (${other.path}): moved files would be delivered again`);
+        }
+      }
+    }
     if (names.spoolDir === entry.path) problems.push(`spoolDir: ${names.spoolDir} is the drop folder of watch.${entry.index}: snapshots would be uploaded as data`);
     if (names.logDir === entry.path) problems.push(`log.dir: ${names.logDir} is the drop folder of watch.${entry.index}: every upload would log a line and upload the log again`);
   }

@@ -37,6 +37,10 @@ export const watchFileSchema = z
       .default(false)
       .describe('Hold back notifies that come in bursts (pysubtask\'s algorithm): `true` for the defaults below, or an object overriding them.'),
     mode: modeSchema,
+    create: z
+      .boolean()
+      .default(false)
+      .describe("Create the file's folder at start when it is missing; otherwise a missing folder is an error (a typo would watch nothing)."),
   })
   .strict();
 
@@ -48,6 +52,27 @@ export const watchDirSchema = z
     usePolling: z.boolean().default(false).describe('Poll the folder instead of using file-system events (network shares).'),
     followSymlinks: z.boolean().default(false).describe('Follow symbolic links (which may point outside the folder).'),
     mode: modeSchema,
+    create: z.boolean().default(false).describe('Create the drop folder at start when it is missing; otherwise a missing folder is an error (a typo would watch nothing).'),
+    afterUpload: z
+      .union([
+        z.enum(['keep', 'delete']),
+        z
+          .object({
+            moveTo: z
+              .string()
+              .min(1)
+              .describe('Folder delivered files move to, relative to the drop folder (or absolute); sub-folders are kept, names never overwritten.'),
+          })
+          .strict(),
+      ])
+      .default('keep')
+      .describe("What happens to a file once the server confirmed it (an outbox): `'keep'` it, `'delete'` it, or `{ moveTo }` a folder; with its `.notify` sidecar. A file changed since its snapshot is kept and sent again."),
+    include: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Only files matching one of these glob patterns (picomatch; relative to the drop folder, a pattern without `/` matches the file name at any depth) are taken; default: all.'),
+    exclude: z.array(z.string().min(1)).default([]).describe('Files matching one of these glob patterns are never taken (checked after `include`).'),
   })
   .strict();
 
@@ -56,7 +81,10 @@ export const watchEntrySchema = z.union([watchFileSchema, watchDirSchema]);
 export const localTransportSchema = z
   .object({
     type: z.literal('local'),
-    dir: z.string().min(1).describe('Destination folder (created when missing), relative to the working directory.'),
+    dir: z
+      .string()
+      .min(1)
+      .describe("Destination folder (created when missing); relative paths are relative to the config file's folder (the API: `TaskMaster`'s `cwd`)."),
   })
   .strict();
 
@@ -149,9 +177,16 @@ export const heartbeatSchema = z
   })
   .strict();
 
+export const ARCHIVE_DEFAULTS = { afterDays: 3, toFolder: 'archive' } as const;
+
 export const archiveSchema = z
   .object({
-    afterDays: z.number().nonnegative().default(3).describe('At start, files older than this many days (by mtime) are archived.'),
+    afterDays: z
+      .number()
+      .positive()
+      .finite()
+      .default(3)
+      .describe('At start, delivered files older than this many days (by mtime) are archived; undelivered ones never are.'),
     toFolder: z.string().min(1).default('archive').describe('Archive folder, relative to each data folder; files go to `<toFolder>/<YYYYMM>/<DD>/`.'),
   })
   .strict();
@@ -164,6 +199,10 @@ export const logSchema = z
       .default('info')
       .describe('Log level; change it at run time with `master.setLogLevel()`.'),
     console: z.boolean().default(true).describe('Also write human-readable lines to stderr.'),
+    maxBytes: nonNegativeInt()
+      .default(10 * 1024 * 1024)
+      .describe('Rotate a log file once it reaches this size: `pushtask-master.log` → `.1` → `.2` …; 0 never rotates (leave it to logrotate, see SIGUSR1).'),
+    keepFiles: positiveInt().max(1000).default(5).describe('Rotated log files kept per log (the oldest is deleted).'),
   })
   .strict();
 
@@ -181,9 +220,14 @@ export const configSchema = z
     operationTimeoutMs: positiveInt().default(30_000).describe('Timeout of every single transport operation: connect, upload (ms).'),
     spoolDir: z.string().min(1).optional().describe('Spool folder for snapshots and state; default `<first watched folder>/upload/<transport type>`.'),
     heartbeat: heartbeatSchema.default({ intervalSec: 0 }).describe('Periodic `<name>.heartbeat` files that tell a monitor this client is alive.'),
-    archive: archiveSchema.default({ afterDays: 3, toFolder: 'archive' }).describe('Archival of old files at start.'),
+    archive: z
+      .union([z.literal(false), archiveSchema])
+      .default(ARCHIVE_DEFAULTS)
+      .describe('Archival of old, delivered files at start; `false` turns it off.'),
     retry: retrySchema.default(RETRY_DEFAULTS).describe('Retry schedule for connection and upload failures; retries go on until stop.'),
-    log: logSchema.default({ dir: 'logs', level: 'info', console: true }).describe('Logging.'),
+    log: logSchema
+      .default({ dir: 'logs', level: 'info', console: true, maxBytes: 10 * 1024 * 1024, keepFiles: 5 })
+      .describe('Logging.'),
   })
   .strict();
 

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveConfig, type ResolvedConfig, type ResolvedWatchFile } from '../config/resolve.js';
+import { ConfigError, resolveConfig, type ResolvedConfig, type ResolvedWatchFile } from '../config/resolve.js';
 import type { LogLevel, PushtaskConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { SubtaskToMaster } from '../shared/ipc.js';
@@ -18,7 +18,7 @@ import { lockSpool, type SpoolLock } from '../spool/lock.js';
 import { Spool } from '../spool/spool.js';
 import { LEDGER_FILE } from '../subtask/agent.js';
 import { heartbeatFile } from '../subtask/heartbeat.js';
-import { archiveExpiredFiles } from './archive.js';
+import { archiveDeliveredFiles } from './archive.js';
 import { BurstDetector, type BurstDecision } from './burst.js';
 import type { NotifyEvent, TaskMasterEvents } from './events.js';
 import { SidecarToucher } from './notifier.js';
@@ -26,6 +26,7 @@ import { precopyResiduals } from './residuals.js';
 import { SubtaskProcess } from './subtaskProcess.js';
 import { Supervisor, startCancelledError, type SupervisorExit } from './supervisor.js';
 import type { AgentMetrics, MetricsOptions } from '../metrics/agentMetrics.js';
+import { prepareWatchedPaths } from './watchedPaths.js';
 
 export interface TaskMasterOptions {
   /** Base for relative paths in the config and in notify(). @default process.cwd() */
@@ -90,6 +91,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
         name: 'master',
         level: this.config.log.level,
         file: this.config.log.masterFile,
+        rotation: this.config.log.rotation,
         console: this.config.log.console,
         secrets: collectSecrets(this.config),
       });
@@ -146,6 +148,7 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
       if (signal.aborted) throw startCancelledError();
     };
     try {
+      this.#checkWatchedPaths();
       this.#lock = await lockSpool(this.config.spoolDir, (error) =>
         this.#logger.error({ err: error }, `Lost the lock on spool ${this.config.spoolDir}: ${error.message}`),
       );
@@ -187,6 +190,14 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
     });
   }
 
+  /** Before the spool lock: its default folder is inside the first watched folder, and would create it. */
+  #checkWatchedPaths(): void {
+    const { problems, toCreate, warnings } = prepareWatchedPaths(this.config);
+    if (problems.length) throw new ConfigError(problems);
+    for (const folder of toCreate) this.#logger.info(`Created ${folder} (create: true)`);
+    for (const warning of warnings) this.#logger.warn(warning);
+  }
+
   #removeStaleSidecars(): void {
     const stale = [
       ...this.#sidecars.values(),
@@ -196,11 +207,12 @@ export class TaskMaster extends EventEmitter<TaskMasterEvents> {
   }
 
   async #archive(signal: AbortSignal): Promise<void> {
-    const folders = new Set(this.config.watch.map((entry) => (entry.kind === 'file' ? path.dirname(entry.path) : entry.path)));
-    for (const folder of folders) {
-      if (signal.aborted) return;
-      const moved = await archiveExpiredFiles(folder, this.config.archive, signal);
-      for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
+    const ledger = new Ledger(path.join(this.config.spoolDir, LEDGER_FILE)).load();
+    const { moved, undelivered } = await archiveDeliveredFiles(this.config, ledger, signal);
+    for (const { from, to } of moved) this.#logger.info(`Archived ${from} → ${to}`);
+    if (undelivered.length) {
+      // One line, not one per file: a data folder may hold many files pushtask never delivers.
+      this.#logger.info(`Not archiving ${undelivered.length} expired file(s) not delivered as they are now (only delivered data is archived), e.g. ${undelivered[0]}`);
     }
   }
 

@@ -3,15 +3,30 @@
  * data folder whose mtime is older than `afterDays` moves to `<folder>/<toFolder>/<YYYYMM>/<DD>/`,
  * dated by the file's own mtime (the day its data was written, not the day it was archived).
  * Nothing is ever overwritten: a taken name becomes `name_1.ext`, `name_2.ext`, …
+ *
+ * Unlike pysubtask, only delivered data is archived: a file moves only when the spool's ledger
+ * says its current content (size and mtime) reached the server. An old file that was never
+ * delivered (the agent was down, the link was out) stays where the catch-up finds it, is
+ * delivered, and is archived at a later start. Archival moving it first stranded it for good.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ResolvedConfig } from '../config/resolve.js';
+import { moveToFreeName } from '../shared/moveNoClobber.js';
+import type { Ledger } from '../spool/ledger.js';
+
+export { withCollisionSuffix } from '../shared/moveNoClobber.js';
 
 export interface ArchiveOptions {
   afterDays: number;
   toFolder: string;
   /** ms since epoch; injectable so tests need not wait days. Default `Date.now()`. */
   now?: number;
+  /**
+   * Whether this expired file may move; by default every one may. The agent passes the ledger's
+   * "delivered exactly as it is now", so undelivered data is never moved out of reach.
+   */
+  mayArchive?: (file: string, stats: fs.Stats) => boolean;
 }
 
 export interface ArchivedFile {
@@ -35,63 +50,6 @@ export function archiveTarget(folder: string, toFolder: string, name: string, mt
   return path.join(folder, toFolder, yyyymm, dd, name);
 }
 
-/** n=0 → unchanged; n≥1 → `name_n.ext` (only the last extension: `a.tar.gz` → `a.tar_1.gz`). */
-export function withCollisionSuffix(fileName: string, n: number): string {
-  if (n === 0) return fileName;
-  const ext = path.extname(fileName);
-  const stem = fileName.slice(0, fileName.length - ext.length);
-  return `${stem}_${n}${ext}`;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    // lstat, not access/stat: a dangling symlink at the target still occupies the name.
-    await fs.promises.lstat(p);
-    return true;
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-/**
- * Moves `from` to `to` unless `to` is taken; returns false when it is, so the caller tries the
- * next suffix. rename(2) silently replaces an existing target, hence the check first; the window
- * between check and rename is only a concern if something else writes into the archive folder
- * at the same moment, which nothing in pushtask does.
- */
-async function moveIfFree(from: string, to: string, mtime: Date, atime: Date): Promise<boolean> {
-  if (await exists(to)) return false;
-  try {
-    await fs.promises.rename(from, to);
-    return true;
-  } catch (err) {
-    if (errorCode(err) !== 'EXDEV') throw err;
-  }
-  // The archive folder may be a mount point of its own (rename cannot cross devices).
-  // COPYFILE_EXCL makes the no-overwrite rule atomic on this path.
-  try {
-    await fs.promises.copyFile(from, to, fs.constants.COPYFILE_EXCL);
-  } catch (err) {
-    if (errorCode(err) === 'EEXIST') return false;
-    await fs.promises.rm(to, { force: true }).catch(() => {});
-    throw err;
-  }
-  try {
-    // A copy gets a fresh mtime; the archive's date folders (and the user) rely on the original.
-    await fs.promises.utimes(to, atime, mtime);
-  } catch (err) {
-    await fs.promises.rm(to, { force: true }).catch(() => {});
-    throw err;
-  }
-  await fs.promises.unlink(from);
-  return true;
-}
-
 /**
  * Moves every expired regular file of `folder` (not recursive) into its dated archive folder.
  * Symlinks, sub-folders (the archive folder itself among them), dot files and sidecars stay.
@@ -106,7 +64,7 @@ export async function archiveExpiredFiles(folder: string, options: ArchiveOption
   try {
     names = await fs.promises.readdir(folder);
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
 
@@ -122,23 +80,39 @@ export async function archiveExpiredFiles(folder: string, options: ArchiveOption
     const stat = fs.lstatSync(from, { throwIfNoEntry: false });
     if (!stat) continue; // removed since readdir: nothing to archive
     if (!stat.isFile() || !(now - stat.mtimeMs > maxAgeMs)) continue;
+    if (options.mayArchive && !options.mayArchive(from, stat)) continue;
 
     const target = archiveTarget(folder, options.toFolder, name, stat.mtime);
-    const dir = path.dirname(target);
-    await fs.promises.mkdir(dir, { recursive: true });
-
-    for (let n = 0; ; n++) {
-      const to = path.join(dir, withCollisionSuffix(name, n));
-      try {
-        if (!(await moveIfFree(from, to, stat.mtime, stat.atime))) continue;
-      } catch (err) {
-        // Someone else (the user, a second cleanup) took the file away first: not our failure.
-        if (errorCode(err) === 'ENOENT' && !(await exists(from))) break;
-        throw err;
-      }
-      moved.push({ from, to });
-      break;
-    }
+    const to = await moveToFreeName(from, path.dirname(target), name, stat);
+    if (to !== null) moved.push({ from, to });
   }
   return moved;
+}
+
+export interface ArchiveReport {
+  moved: ArchivedFile[];
+  /** Expired files kept because their current content was not delivered yet. */
+  undelivered: string[];
+}
+
+/**
+ * Archival at start over the first watched file's folder and each drop folder (not recursive),
+ * guarded by the ledger; archived files leave the ledger (they are no longer where it says).
+ */
+export async function archiveDeliveredFiles(config: ResolvedConfig, ledger: Ledger, signal?: AbortSignal, now = Date.now()): Promise<ArchiveReport> {
+  const report: ArchiveReport = { moved: [], undelivered: [] };
+  if (!config.archive.enabled) return report;
+  const folders = new Set(config.watch.map((entry) => (entry.kind === 'file' ? path.dirname(entry.path) : entry.path)));
+  const mayArchive = (file: string, stats: fs.Stats): boolean => {
+    if (ledger.isDelivered(file, stats.size, stats.mtimeMs)) return true;
+    report.undelivered.push(file);
+    return false;
+  };
+  for (const folder of folders) {
+    if (signal?.aborted) break;
+    report.moved.push(...(await archiveExpiredFiles(folder, { ...config.archive, now, mayArchive }, signal)));
+  }
+  for (const { from } of report.moved) ledger.forget(from);
+  if (report.moved.length) await ledger.save();
+  return report;
 }

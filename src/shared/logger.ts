@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/schema.js';
+import { logFile, type RotationOptions } from './logFiles.js';
 import { printable } from './printable.js';
 import { REDACT_PATHS, scrubSecrets } from './secrets.js';
 
@@ -16,40 +17,33 @@ export type { Logger };
 export interface LoggerOptions {
   name: 'master' | 'subtask' | 'cli';
   level: LogLevel;
-  /** JSON log file; created owner-only. */
+  /** JSON log file; created owner-only, rotated by size (see logFiles.ts). */
   file?: string;
+  /** Size rotation of `file`. @default DEFAULT_ROTATION */
+  rotation?: RotationOptions;
   console: boolean;
   /** Secret values to scrub from every line. */
   secrets?: readonly string[];
-  /** Synchronous writes (the subtask: a crash must not eat the line that explains it). */
-  sync?: boolean;
   /** Where console lines go. @default process.stderr */
   consoleStream?: NodeJS.WritableStream;
 }
 
+export const DEFAULT_ROTATION: RotationOptions = { maxBytes: 10 * 1024 * 1024, keep: 5 };
+
 export function createLogger(options: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
-    fs.mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
-    // A log file that cannot be written (folder deleted, disk full) must never crash the host app.
     let warned = false;
     const warn = (error: Error) => {
       if (warned) return;
       warned = true;
       process.stderr.write(`pushtask: cannot write log file ${options.file}: ${error.message}\n`);
     };
-    // Opened here, synchronously: a destination whose asynchronous open failed buffers every line
-    // forever and throws "sonic boom is not ready yet" from pino's exit hook, in the host process.
-    let fd: number | null = null;
     try {
-      fd = fs.openSync(options.file, 'a', 0o600);
+      streams.push({ level: 'trace', stream: logFile(options.file, options.rotation ?? DEFAULT_ROTATION, warn) });
     } catch (error) {
+      // A log folder that cannot be created must never crash the host app either.
       warn(error as Error);
-    }
-    if (fd !== null) {
-      const destination = pino.destination({ dest: fd, sync: options.sync ?? false });
-      destination.on('error', warn);
-      streams.push({ level: 'trace', stream: destination });
     }
   }
   if (options.console) {

@@ -125,6 +125,9 @@ export class Agent {
       describeError: (error) => this.describeError(error),
       requestSnapshot: (snapshot) =>
         this.#queueSnapshot({ kind: snapshot.kind, source: snapshot.source, remotePath: snapshot.remotePath, append: true }),
+      onDelivered: (snapshot) => {
+        if (snapshot.kind === 'drop') this.#dropFolderOf(snapshot.source)?.delivered(snapshot.source);
+      },
     });
     this.#status.setTransport(this.#uploader.description);
     this.#files = config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
@@ -152,6 +155,15 @@ export class Agent {
           }),
       );
     this.#heartbeat = new HeartbeatSchedule(config.heartbeat.intervalSec, Date.now());
+  }
+
+  /** The drop folder a file belongs to (the innermost, should one hold another). */
+  #dropFolderOf(file: string): DropFolderWatcher | undefined {
+    let found: DropFolderWatcher | undefined;
+    for (const folder of this.#dropFolders) {
+      if (file.startsWith(folder.dir + path.sep) && (!found || folder.dir.length > found.dir.length)) found = folder;
+    }
+    return found;
   }
 
   /** Append mode where the transport can append; Dropbox cannot, and gets whole files (README). */

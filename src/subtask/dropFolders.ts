@@ -7,12 +7,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import picomatch from 'picomatch';
 import type { ResolvedConfig, ResolvedWatchDir } from '../config/resolve.js';
 import { isTempName } from '../shared/atomicCopy.js';
 import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
 import { HEARTBEAT_SUFFIX, isSidecar, sidecarOf, sourceOfSidecar } from '../shared/sidecar.js';
 import type { Ledger } from '../spool/ledger.js';
+import { clearDelivered, fileOfOutboxTemp, finish, outboxTempOf, type ClearOptions, type OutboxOutcome } from './outbox.js';
 import { sidecarMtime, type SidecarClock } from './sidecars.js';
 
 const PARTIAL_SUFFIXES = ['.tmp', '.temp', '.part', '.partial', '.crdownload', '.download', '.swp', '~'];
@@ -26,12 +28,14 @@ export function isIgnoredName(name: string): boolean {
 }
 
 /**
- * Folders inside a drop folder that are never scanned: the spool, the logs, the archive. Only
+ * Folders inside a drop folder that are never scanned: the spool, the logs, the archive, the
+ * `afterUpload.moveTo` folder. Only
  * those strictly inside it: a log folder that holds the drop folder (pysubtask's layout,
  * `logs/watch_all_in_here` with logs in `logs`) must not exclude the whole drop folder.
  */
 export function dropFolderExclusions(config: ResolvedConfig, entry: ResolvedWatchDir): string[] {
-  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder)].filter((dir) =>
+  const moveTo = entry.afterUpload.kind === 'move' ? [entry.afterUpload.dir] : [];
+  return [config.spoolDir, path.dirname(config.log.masterFile), path.join(entry.path, config.archive.toFolder), ...moveTo].filter((dir) =>
     path.resolve(dir).startsWith(path.resolve(entry.path) + path.sep),
   );
 }
@@ -90,6 +94,30 @@ export function dropRemotePath(entry: ResolvedWatchDir, file: string): string {
   return path.relative(entry.path, file).split(path.sep).join('/');
 }
 
+/**
+ * The drop folder's `include` / `exclude` patterns as one test on a file's path relative to the
+ * folder (`/`-separated). picomatch's `basename` option makes a pattern without a slash match the
+ * file name at any depth (`*.csv` takes `site-1/a.csv`), as users of rsync or rclone filters expect.
+ */
+export function dropFolderFilter(entry: Pick<ResolvedWatchDir, 'include' | 'exclude'>): (relative: string) => boolean {
+  const include = entry.include ? globMatcher(entry.include) : () => true;
+  const exclude = entry.exclude.length ? globMatcher(entry.exclude) : () => false;
+  return (relative) => include(relative) && !exclude(relative);
+}
+
+/**
+ * Patterns without a slash test the file name, the others the whole relative path. (picomatch's
+ * own `basename` option also applies to patterns with a slash, so `raw/**` would never match.)
+ */
+function globMatcher(patterns: readonly string[]): (relative: string) => boolean {
+  const options = { dot: true };
+  const byName = patterns.filter((pattern) => !pattern.includes('/'));
+  const byPath = patterns.filter((pattern) => pattern.includes('/'));
+  const name = byName.length ? picomatch(byName, options) : () => false;
+  const full = byPath.length ? picomatch(byPath, options) : () => false;
+  return (relative) => name(relative.slice(relative.lastIndexOf('/') + 1)) || full(relative);
+}
+
 export interface DropFolderOptions {
   entry: ResolvedWatchDir;
   /** Folders inside the drop folder that are never scanned (spool, archive, logs). */
@@ -126,10 +154,15 @@ export class DropFolderWatcher {
   readonly #sidecarsCreating = new Map<string, Promise<void>>();
   /** Two at a time: a backlog's 1,000 creations must not queue ahead of its snapshots in the thread pool. */
   readonly #sidecarSlots = new Slots(2);
+  /** include / exclude, on the path relative to the folder. */
+  readonly #wanted: (relative: string) => boolean;
+  /** Delivered files being deleted or moved (afterUpload), by path. */
+  readonly #clearing = new Map<string, Promise<void>>();
 
   constructor(options: DropFolderOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#wanted = dropFolderFilter(options.entry);
   }
 
   get dir(): string {
@@ -142,7 +175,10 @@ export class DropFolderWatcher {
    * entry) again and again. Until then, and for anything its events miss, the rescans look.
    */
   start(): void {
-    fs.mkdirSync(this.#o.entry.path, { recursive: true });
+    // The master checked it at start (watchedPaths.ts); a folder removed since (a subtask restart)
+    // is created again only when the config says so; otherwise the rescans find it once it is back.
+    if (this.#o.entry.create) fs.mkdirSync(this.#o.entry.path, { recursive: true });
+    else if (!fs.existsSync(this.#o.entry.path)) this.#o.logger.warn(`Drop folder ${this.#o.entry.path} does not exist; files in it are delivered once it exists`);
     this.#firstScan = true;
     try {
       this.rescan();
@@ -187,12 +223,82 @@ export class DropFolderWatcher {
     this.#rechecks.delete(file);
   }
 
-  /** Looks at every file in the folder: the safety net under lost watch events. */
+  /**
+   * Looks at every file in the folder: the safety net under lost watch events. The first scan also
+   * finds outbox temporaries a crash left (see outbox.ts) and finishes or undoes their job.
+   */
   rescan(): void {
-    for (const file of listDropFolder(this.#o.entry, (file) => this.#isExcluded(file))) {
-      if (isSidecar(file)) this.#checkSidecar(file);
+    const firstScan = this.#firstScan;
+    const isExcluded = (file: string) => this.#isExcluded(file) && !(firstScan && fileOfOutboxTemp(file) !== null);
+    for (const file of listDropFolder(this.#o.entry, isExcluded)) {
+      if (firstScan && fileOfOutboxTemp(file) !== null) this.#recoverOutboxTemp(file);
+      else if (isSidecar(file)) this.#checkSidecar(file);
       else this.observe(file);
     }
+  }
+
+  #isWanted(file: string): boolean {
+    return this.#wanted(dropRemotePath(this.#o.entry, file));
+  }
+
+  /** The transport confirmed `file` and the ledger has it: apply `afterUpload`. */
+  delivered(file: string): void {
+    if (this.#o.entry.afterUpload.kind !== 'keep') this.#clear(file);
+  }
+
+  /** Finishes what `afterUpload` had started when the agent died (the ledger decides which way). */
+  #recoverOutboxTemp(temp: string): void {
+    const file = fileOfOutboxTemp(temp)!;
+    const { afterUpload } = this.#o.entry;
+    const options = this.#clearOptions(file, afterUpload.kind === 'keep' ? { kind: 'delete' } : afterUpload);
+    // With `keep` now, nothing counts as delivered: the file goes back under its name.
+    if (afterUpload.kind === 'keep') options.isDelivered = () => false;
+    this.#track(file, () => finish(file, temp, options));
+  }
+
+  #clear(file: string): void {
+    const { afterUpload } = this.#o.entry;
+    if (afterUpload.kind === 'keep' || this.#clearing.has(file) || this.#closed) return;
+    const options = this.#clearOptions(file, afterUpload);
+    // The sidecar goes with its file: wait until the one being created for it exists.
+    const sidecarCreated = this.#sidecarsCreating.get(sidecarOf(file));
+    this.#track(file, async () => {
+      await sidecarCreated;
+      return clearDelivered(file, options);
+    });
+  }
+
+  #clearOptions(file: string, afterUpload: ClearOptions['afterUpload']): ClearOptions {
+    return { afterUpload, dropDir: this.#o.entry.path, isDelivered: (stats) => this.#o.ledger.isDelivered(file, stats.size, stats.mtimeMs) };
+  }
+
+  #track(file: string, job: () => Promise<OutboxOutcome>): void {
+    const { ledger, logger } = this.#o;
+    const done = job()
+      .then((outcome) => {
+        switch (outcome.kind) {
+          case 'deleted':
+          case 'moved':
+            logger.info(outcome.kind === 'deleted' ? `Delivered, so deleted ${file}` : `Delivered, so moved ${file} → ${outcome.to}`);
+            this.#forget(file);
+            ledger.forget(file);
+            ledger.saveSoon((error) => logger.warn({ err: error }, `Could not save ${ledger.file}`));
+            break;
+          case 'changed':
+            logger.info(`${file} changed since its snapshot was taken: kept (as ${outcome.keptAs}) and sent again`);
+            this.#handedOver.delete(outcome.keptAs);
+            if (!this.#closed) this.observe(outcome.keptAs);
+            break;
+          case 'gone':
+            this.#forget(file);
+            break;
+        }
+      })
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, `Could not ${this.#o.entry.afterUpload.kind === 'move' ? 'move' : 'delete'} the delivered ${file} (${(error as Error).message}); trying again at the next start`);
+      })
+      .finally(() => this.#clearing.delete(file));
+    this.#clearing.set(file, done);
   }
 
   remotePathOf(file: string): string {
@@ -213,13 +319,15 @@ export class DropFolderWatcher {
       this.#undecodable.add(file);
       this.#o.logger.warn(`${file}: its name is not valid UTF-8, so it cannot be read; rename it (UTF-8) to deliver it`);
     }
-    if (!stats?.isFile()) return;
+    if (!stats?.isFile() || !this.#isWanted(file)) return;
     const key = `${stats.size}:${stats.mtimeMs}`;
     if (this.#handedOver.get(file) === key) return;
     const { ledger, clock } = this.#o;
     if (ledger.isDelivered(file, stats.size, stats.mtimeMs)) {
       this.#handedOver.set(file, key);
       clock.baseline(sidecarOf(file), ledger.get(file)!.snapshotAt);
+      // Delivered, but still here: the agent stopped between the upload and `afterUpload`.
+      this.#clear(file);
       return;
     }
     if (this.#o.isQueued(file, stats.size, stats.mtimeMs)) {
@@ -299,6 +407,12 @@ export class DropFolderWatcher {
     // touch. A touch by someone else meanwhile is seen by the next rescan.
     if (this.#sidecarsCreating.has(sidecar)) return;
     const file = sourceOfSidecar(sidecar);
+    if (!this.#isWanted(file)) return;
+    if (this.#firstScan && this.#o.entry.afterUpload.kind !== 'keep' && !fs.existsSync(file) && !fs.existsSync(outboxTempOf(file))) {
+      // Its file left the outbox and the agent died before the sidecar followed it.
+      fs.rmSync(sidecar, { force: true });
+      return;
+    }
     const mtime = sidecarMtime(sidecar);
     if (mtime === null) return;
     const record = this.#o.ledger.get(file);
@@ -320,5 +434,7 @@ export class DropFolderWatcher {
     this.#rechecks.clear();
     await this.#watcher?.close();
     this.#watcher = null;
+    // Files delivered after this (a graceful stop's last uploads) are cleared at the next start.
+    await Promise.all(this.#clearing.values());
   }
 }

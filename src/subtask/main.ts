@@ -6,6 +6,7 @@
 import type { ResolvedConfig } from '../config/resolve.js';
 import { errorMessage, toErrorInfo } from '../shared/errors.js';
 import type { MasterToSubtask, SubtaskToMaster } from '../shared/ipc.js';
+import { closeLogFiles, reopenLogFiles } from '../shared/logFiles.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { collectSecrets, scrubSecrets } from '../shared/secrets.js';
 import { Agent } from './agent.js';
@@ -32,6 +33,7 @@ function stop(graceful: boolean, exitCode = 0): Promise<void> {
       exitCode = 1;
     }
     logger?.flush();
+    await closeLogFiles(); // the log file's last lines are written before the process ends
     process.exit(exitCode);
   })();
   return stopping;
@@ -42,9 +44,9 @@ async function init(config: ResolvedConfig): Promise<void> {
     name: 'subtask',
     level: config.log.level,
     file: config.log.subtaskFile,
+    rotation: config.log.rotation,
     console: config.log.console,
     secrets: collectSecrets(config),
-    sync: true,
   });
   try {
     agent = await Agent.create(config, logger, (name, payload) => send({ type: 'event', name, payload } as SubtaskToMaster));
@@ -84,9 +86,15 @@ process.on('SIGINT', () => {
 process.on('SIGHUP', () => {
   // A closed terminal hangs up the whole group; `pushtask watch` reloads on SIGHUP: the master decides.
 });
+process.on('SIGUSR1', () => {
+  // logrotate moved the log file away (`postrotate`): write to a new one under the same name.
+  reopenLogFiles();
+  logger?.info('Log files reopened (SIGUSR1)');
+});
 process.on('uncaughtException', (error) => {
   logger?.fatal({ err: error }, `Subtask crashed: ${errorMessage(error)}`);
   send({ type: 'fatal', error: toErrorInfo(error) });
   logger?.flush();
-  process.exit(70);
+  // The line that explains the crash must reach the file (bounded: then exit anyway).
+  void closeLogFiles(1000).finally(() => process.exit(70));
 });

@@ -12,6 +12,12 @@ import { payloadBytes } from '../spool/spool.js';
 export const STATUS_FILE = 'status.json';
 const WRITE_EVERY_MS = 250;
 const MAX_LISTED_QUEUE = 100;
+/**
+ * Per-file entries kept: the most recently active files (and whatever is in flight). A drop folder
+ * that received thousands of files made the map, rewritten up to 4 times a second, grow for ever;
+ * the counters keep the totals.
+ */
+export const MAX_LISTED_FILES = 100;
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'waiting-to-retry';
 
@@ -39,7 +45,10 @@ export interface AgentStatus {
   counters: { notifies: number; uploads: number; bytesUploaded: number; failures: number };
   heartbeat: { file: string; nextDueAt: string } | null;
   lastError: ({ at: string; file?: string } & ErrorInfo) | null;
+  /** The last upload and error of the most recently active files (at most MAX_LISTED_FILES, plus those in flight). */
   files: Record<string, FileStatus>;
+  /** Files whose entries were dropped from `files` to keep it bounded (they count in `counters`). */
+  olderFiles?: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -67,6 +76,7 @@ export class StatusReporter {
       heartbeat: null,
       lastError: null,
       files: {},
+      olderFiles: 0,
     };
   }
 
@@ -115,8 +125,27 @@ export class StatusReporter {
     this.changed();
   }
 
+  /** The file's entry, moved to the end: `files` stays ordered by last activity. */
   #file(file: string): FileStatus {
-    return (this.status.files[file] ??= {});
+    const entry = this.status.files[file] ?? {};
+    delete this.status.files[file];
+    this.status.files[file] = entry;
+    return entry;
+  }
+
+  /** Drops the least recently active entries beyond MAX_LISTED_FILES; never one in flight. */
+  #trimFiles(): void {
+    const names = Object.keys(this.status.files);
+    let excess = names.length - MAX_LISTED_FILES;
+    if (excess <= 0) return;
+    const inFlight = new Set(this.status.inFlight.map((item) => item.file));
+    for (const name of names) {
+      if (excess <= 0) break;
+      if (inFlight.has(name)) continue;
+      delete this.status.files[name];
+      this.status.olderFiles = (this.status.olderFiles ?? 0) + 1;
+      excess -= 1;
+    }
   }
 
   /** Schedules a write; many changes in a burst cost one write. */
@@ -136,6 +165,7 @@ export class StatusReporter {
     this.status.updatedAt = iso(Date.now());
     if (this.#queueSource) this.#readQueue(this.#queueSource());
     if (!this.status.running) this.status.inFlight = [];
+    this.#trimFiles();
     const content = JSON.stringify(this.status, null, 2);
     this.#writing = this.#writing
       .then(() => writeFileAtomic(this.file, content, { mode: 0o600, fsync: false }))
@@ -160,6 +190,8 @@ export class StatusReporter {
 
   async close(): Promise<void> {
     this.status.running = false;
+    // A stopped agent has no connection (nor a retry planned): never "stopped" and "connecting".
+    this.status.connection = { state: 'disconnected', since: iso(Date.now()), nextRetryAt: null };
     await this.flush();
   }
 }

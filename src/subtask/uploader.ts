@@ -50,6 +50,8 @@ export interface UploaderOptions {
    * ledger entry of its source is forgotten; or the delta is damaged): take a new snapshot.
    */
   requestSnapshot: (snapshot: Snapshot) => void;
+  /** The transport confirmed this snapshot and the ledger records it (drop folders' `afterUpload`). */
+  onDelivered?: (snapshot: Snapshot) => void;
   now?: () => number;
 }
 
@@ -287,6 +289,7 @@ export class Uploader {
         ...(snapshot.tailHash === undefined ? {} : { tailHash: snapshot.tailHash }),
       });
       ledger.saveSoon((error) => logger.warn({ err: error }, `Could not save ${ledger.file}; a restart may upload files twice`));
+      this.#o.onDelivered?.(snapshot);
     }
     status.recordUpload(snapshot.source, snapshot.remotePath, bytes, ms);
     const how = snapshot.appendFrom === undefined ? '' : ' appended';

@@ -1,11 +1,13 @@
 /** `local`: copies into a folder. The zero-setup transport, and the reference implementation. */
+import { constants, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { LocalTransportConfig } from '../config/schema.js';
 import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
 import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
@@ -112,6 +114,21 @@ export class LocalTransport implements Transport {
     } catch (error) {
       throw new PushtaskError('REMOTE_READ_FAILED', `Cannot list ${dir}: ${errorMessage(error)}`, { cause: error });
     }
+  }
+
+  /** No connect() needed (it would create the folder): the nearest existing folder decides. */
+  async probe(signal: AbortSignal): Promise<RemoteFolderProbe> {
+    signal.throwIfAborted();
+    let dir = this.#dir;
+    const names = await fs.readdir(dir).catch(() => null);
+    while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    const writable = await fs.access(dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    const missing = names === null;
+    const detail = `${missing ? `the nearest existing folder, ${dir},` : dir} is ${writable ? '' : 'NOT '}writable by this user`;
+    return { folder: missing ? 'missing' : 'exists', ...(names ? { entries: names.length } : {}), writable, detail };
   }
 
   async read(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer> {

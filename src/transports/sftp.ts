@@ -27,7 +27,7 @@ import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { forEachChunk } from '../shared/fileRange.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
 
 /**
@@ -361,6 +361,36 @@ export class SftpTransport implements Transport {
       const stats = await callback<Stats>((done) => sftp.stat(file, done));
       if (stats.size > maxBytes) throw new Error(`it holds ${stats.size} bytes, more than the ${maxBytes} expected`);
       return callback<Buffer>((done) => sftp.readFile(file, done));
+    });
+  }
+
+  /**
+   * Stats the remote folder, or its nearest existing parent when the first upload will create it;
+   * SFTP cannot ask "may I write" without writing, so the mode bits answer: a folder nobody may
+   * write to is refused, any other is taken as writable (the server's own user mapping decides).
+   */
+  async probe(signal: AbortSignal): Promise<RemoteFolderProbe> {
+    const target = joinRemoteDir(this.#config.remoteDir, '');
+    return this.#remoteCall(signal, `look at ${target}`, async (sftp) => {
+      const statOf = (dir: string) =>
+        callback<Stats>((done) => sftp.stat(dir, done)).catch((error: { code?: unknown }) => {
+          if (error.code === 2 || error.code === 'ENOENT') return null; // SSH_FX_NO_SUCH_FILE
+          throw error;
+        });
+      let dir = target;
+      let stats = await statOf(dir);
+      const missing = stats === null;
+      while (stats === null && path.posix.dirname(dir) !== dir) {
+        dir = path.posix.dirname(dir);
+        stats = await statOf(dir);
+      }
+      if (!stats) return { folder: 'missing', writable: null, detail: `no parent folder of ${target} could be found` };
+      const mode = stats.mode & 0o777;
+      const writable = (mode & 0o222) !== 0;
+      const entries = missing ? undefined : (await callback<FileEntry[]>((done) => sftp.readdir(target, done))).filter((e) => e.filename !== '.' && e.filename !== '..').length;
+      const which = missing ? `the nearest existing folder, ${dir},` : dir;
+      const detail = `${which} has mode ${mode.toString(8).padStart(3, '0')} (owner uid ${stats.uid})${writable ? '' : ': nobody may write there'}`;
+      return { folder: missing ? 'missing' : 'exists', ...(entries === undefined ? {} : { entries }), writable, detail };
     });
   }
 

@@ -60,6 +60,23 @@ export interface Transport {
   list?(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]>;
   /** Reads a small file below the remote folder (at most `maxBytes`, else it fails). Optional. */
   read?(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * `--dry-run`: looks at the remote folder without writing anything (needs a connection, except
+   * for `local`, whose connect() would create the folder). Optional.
+   */
+  probe?(signal: AbortSignal): Promise<RemoteFolderProbe>;
+}
+
+/** What a transport can tell about its remote folder without writing. */
+export interface RemoteFolderProbe {
+  /** `missing`: the first upload creates it (every transport creates missing remote folders). */
+  folder: 'exists' | 'missing';
+  /** Entries in it, when it exists. */
+  entries?: number;
+  /** May this login write there (or create it)? null: the protocol cannot tell without writing. */
+  writable: boolean | null;
+  /** What the answer rests on: the folder looked at and its permissions. */
+  detail: string;
 }
 
 export interface RemoteAppender {

@@ -54,7 +54,7 @@ export class WatchFixture {
     this.ws.write(
       'pushtask.config.ts',
       `export default {
-  watch: [{ dir: 'drop', stableMs: 100 }],
+  watch: [{ dir: 'drop', stableMs: 100, create: true }],
   transport: { type: 'sftp', host: '127.0.0.1', port: ${port}, username: 'logger', password: process.env.TEST_SFTP_PASSWORD,
                hostKey: '${HOST_KEY_FINGERPRINT}', remoteDir: 'in', transfers: 1 },
   intervalMs: 200,

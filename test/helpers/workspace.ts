@@ -42,7 +42,16 @@ export function testConfig(overrides: Partial<PushtaskConfig> & Pick<PushtaskCon
     log: { dir: 'logs', level: 'info', console: false },
     retry: { quickTries: 3, quickDelayMs: 50, longDelayMs: 200 },
     ...overrides,
+    // Tests mostly start from an empty workspace: create watched folders unless a test says not to.
+    watch: overrides.watch.map((entry) => ({ create: true, ...entry })),
   };
+}
+
+/** Regular files under `dir` (relative paths, sorted; sidecars and dot files included); [] if it is missing. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  // A file deleted between readdir and stat is simply not there any more.
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => fs.statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile()).sort();
 }
 
 export function sha256(file: string): string {

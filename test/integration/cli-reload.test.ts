@@ -110,7 +110,7 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
     await reload(/Kept running with the previous config/);
     expect(running.stdout()).toMatch(/SIGHUP: Invalid pushtask configuration in .*pushtask\.config\.ts:\n {2}- deadTimeMs: .*given "soon"/);
     fs.writeFileSync(ws.path('pushtask.config.ts'), 'export default {{{ not even TypeScript');
-    await reload(/SIGHUP: Could not load config file[^]*Kept running with the previous config/);
+    await reload(/SIGHUP: Syntax error in .*pushtask\.config\.ts:1:\d+: [^]*Kept running with the previous config/);
 
     const file = dropFile('still.txt', 'delivered by the old config\n');
     await waitFor(() => sameBytes(file, ws.path('server/in/still.txt')), 'delivery after the failed reloads', 20_000);

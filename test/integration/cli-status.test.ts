@@ -77,10 +77,63 @@ describe('pushtask watch --dry-run', { timeout: 60_000 }, () => {
     expect(run.stdout).toMatch(/\[0\] drop folder drop\/ \(exists, 1 entry\)/);
     expect(run.stdout).toMatch(new RegExp(`Uploading to: sftp logger@127\\.0\\.0\\.1:${server.port} in`));
     expect(run.stdout).toMatch(/Spool: +drop\/upload\/sftp \(created at start\)/);
-    expect(run.stdout).toMatch(/Connecting to sftp:\/\/logger@127\.0\.0\.1:\d+\/in \.\.\. ok \(\d+ ms\); the remote folder holds 1 entry/);
+    expect(run.stdout).toMatch(/Connecting to sftp:\/\/logger@127\.0\.0\.1:\d+\/in \.\.\. ok \(\d+ ms\)\nRemote folder: exists, 1 entry\nWrite permission: ok \(in has mode 7\d\d/);
     expect(run.stdout).not.toContain(PASSWORD);
     expect(fs.readdirSync(f.ws.path('server/in'))).toEqual(['already.txt']);
     expect(fs.existsSync(f.ws.path('drop/upload'))).toBe(false);
+  });
+
+  it('reports a remote folder that does not exist yet as "will be created" and exits 0, creating nothing', async () => {
+    const server = await f.startServer();
+    f.writeConfig(server.port);
+    f.dropFile('waiting.csv', 10);
+    const run = await f.run(['watch', '--config', 'pushtask.config.ts', '--dry-run']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Remote folder: does not exist yet: it will be created by the first upload\nWrite permission: ok \(the nearest existing folder, \., has mode 7\d\d/);
+    expect(fs.readdirSync(f.ws.path('server'))).toEqual([]);
+    expect(fs.existsSync(f.ws.path('drop/upload'))).toBe(false);
+    expect(fs.existsSync(f.ws.path('logs'))).toBe(false);
+
+    // A folder nobody may write to (by its mode bits: SFTP cannot ask without writing) fails the check.
+    fs.chmodSync(f.ws.path('server'), 0o555);
+    try {
+      const locked = await f.run(['watch', '--config', 'pushtask.config.ts', '--dry-run']);
+      expect(locked.code).toBe(1);
+      expect(locked.stdout).toMatch(/Write permission: FAILED \(the nearest existing folder, \., has mode 555 \(owner uid \d+\): nobody may write there\)/);
+      expect(locked.stderr).toMatch(/cannot be written to/);
+    } finally {
+      fs.chmodSync(f.ws.path('server'), 0o755);
+    }
+  });
+
+  it('writes nothing for the local transport either (its folder is not created), and refuses a folder nobody may write', async () => {
+    f.ws.write('local.config.ts', "export default { watch: [{ dir: 'outbox', create: true }], transport: { type: 'local', dir: 'out/site-7' }, log: { console: false } };\n");
+    const run = await f.run(['watch', '--config', 'local.config.ts', '--dry-run']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/\[0\] drop folder outbox\/ \(does not exist: created at start\)/);
+    expect(run.stdout).toMatch(/Remote folder: does not exist yet: it will be created by the first upload\nWrite permission: ok/);
+    expect(fs.readdirSync(f.ws.dir).sort()).toEqual(['drop', 'local.config.ts']);
+
+    if (process.getuid?.() === 0) {
+      console.log('Skipping the local "NOT writable" case: running as root, which may write anywhere (the SFTP case above covers the refusal)');
+      return;
+    }
+    fs.mkdirSync(f.ws.path('locked'), { mode: 0o555 });
+    f.ws.write('locked.config.ts', "export default { watch: [{ dir: 'drop', create: true }], transport: { type: 'local', dir: 'locked/out' } };\n");
+    const locked = await f.run(['watch', '--config', 'locked.config.ts', '--dry-run']);
+    expect(locked.code).toBe(1);
+    expect(locked.stdout).toMatch(/Write permission: FAILED \(the nearest existing folder, .*locked, is NOT writable by this user\)/);
+  });
+
+  it('exits 1 for a drop folder that does not exist and may not be created, naming the field', async () => {
+    f.ws.write('typo.config.ts', "export default { watch: [{ dir: 'dorp' }], transport: { type: 'local', dir: 'out' } };\n");
+    const run = await f.run(['watch', '--config', 'typo.config.ts', '--dry-run']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/\[0\] drop folder dorp\/ \(does NOT exist\)/);
+    expect(run.stderr).toMatch(/the agent would not start:\n {2}- watch\.0\.dir: the drop folder .*dorp does not exist \(a typo\?\)/);
+    expect(fs.existsSync(f.ws.path('dorp'))).toBe(false);
   });
 
   it('exits 1 naming the host when the connection fails, and 1 naming the field for an invalid config', async () => {

@@ -55,7 +55,7 @@ describe('pushtask watch with a bad config file', () => {
     {
       name: 'a file that does not parse, the secret on the broken line',
       source: `export default {\n  watch: [{ dir: 'drop' }],\n  transport: { type: 'sftp', host: 'h', username: 'u', password: '${SECRET}' ]],\n};\n`,
-      expected: /Could not load config file/,
+      expected: /Syntax error in .*bad\.config\.ts:3:\d+: /,
     },
   ];
 

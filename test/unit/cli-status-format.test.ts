@@ -50,6 +50,18 @@ describe('formatStatus', () => {
     expect(text).toMatch(/^ {2}logs\/a\.csv\n {4}last upload .*\(1 min 0 s ago\) → a\.csv \(900 B, 3 ms\)\n {4}last error .*ENOSPC/m);
   });
 
+  it('never shows a connection state for an agent that is not running', () => {
+    // What a stop used to leave: "Agent: stopped" above "Connection: connecting".
+    const stale = { state: 'connecting' as const, since: ago(5), nextRetryAt: null };
+    expect(formatStatus(sample({ running: false, connection: stale }), { now: NOW })).toMatch(/^Connection: +none \(the agent is not running\)$/m);
+    expect(formatStatus(sample({ connection: stale }), { now: NOW, isAlive: () => false })).toMatch(/^Connection: +none \(the agent is not running\)$/m);
+    expect(formatStatus(sample({ connection: stale }), { now: NOW, isAlive: () => true })).toMatch(/^Connection: +connecting since/m);
+  });
+
+  it('says how many older files are only in the counters', () => {
+    expect(formatStatus(sample({ olderFiles: 2500 }), { now: NOW, isAlive: () => true })).toMatch(/^Files: the 1 most recently active \(2500 older ones are in the counters\)$/m);
+  });
+
   it('tells a stopped agent, and a "running" one whose process is gone', () => {
     expect(formatStatus(sample({ running: false }), { now: NOW })).toMatch(/^Agent: +stopped$/m);
     const gone = formatStatus(sample(), { now: NOW, isAlive: () => false });

@@ -31,7 +31,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
   it('fills in every default', () => {
     const config = resolveConfig({ watch: [{ file: 'logs/test1.csv' }] }, { cwd: CWD });
     expect(config).toEqual({
-      watch: [{ kind: 'file', index: 0, path: path.join(CWD, 'logs/test1.csv'), mode: 'replace', burst: null }],
+      watch: [{ kind: 'file', index: 0, path: path.join(CWD, 'logs/test1.csv'), mode: 'replace', burst: null, create: false }],
       transport: { type: 'local', dir: path.join(CWD, 'outbox') },
       intervalMs: 2000,
       fsEvents: true,
@@ -42,13 +42,14 @@ describe('resolveConfig: defaults (pysubtask)', () => {
       dataDir: path.join(CWD, 'logs'),
       spoolDir: path.join(CWD, 'logs', 'upload', 'local'),
       heartbeat: { intervalSec: 0, name: os.hostname() },
-      archive: { afterDays: 3, toFolder: 'archive' },
+      archive: { enabled: true, afterDays: 3, toFolder: 'archive' },
       retry: { strategy: 'pysubtask', quickTries: 5, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 },
       log: {
         level: 'info',
         console: true,
         masterFile: path.join(CWD, 'logs', 'pushtask-master.log'),
         subtaskFile: path.join(CWD, 'logs', 'pushtask-subtask.log'),
+        rotation: { maxBytes: 10 * 1024 * 1024, keep: 5 },
       },
     });
   });
@@ -94,8 +95,36 @@ describe('resolveConfig: defaults (pysubtask)', () => {
         stableMs: 1000,
         usePolling: false,
         followSymlinks: false,
+        create: false,
+        afterUpload: { kind: 'keep' },
+        include: null,
+        exclude: [],
       },
     ]);
+  });
+
+  it('a network credential that is there but empty (an unset environment variable) is named, before any login', () => {
+    const sftp = { type: 'sftp', host: 'h', username: 'u', hostKey: 'accept-new' };
+    expect(configError(withWatch({ transport: { ...sftp, password: undefined } })).problems).toEqual([
+      'transport.password: is empty (undefined); if it is read from an environment variable (process.env.…), that variable is not set where pushtask runs',
+    ]);
+    expect(problem(withWatch({ transport: { ...sftp, password: '' } }))).toMatch(/^transport\.password: is empty \(an empty string\)/);
+    expect(problem(withWatch({ transport: sftp }))).toBe('transport: an sftp login needs `password`, `privateKey` or `agent`; none is set');
+    expect(problem(withWatch({ transport: { type: 'ftp', host: 'h', username: 'u', password: undefined } }))).toMatch(/^transport\.password: is empty/);
+    const dropbox = configError(withWatch({ transport: { type: 'dropbox', refreshToken: undefined, appKey: 'k' } })).problems;
+    expect(dropbox[0]).toMatch(/^transport\.refreshToken: is empty \(undefined\)/);
+    // An agent or a key is a credential; a local transport needs none.
+    expect(resolveConfig(withWatch({ transport: { ...sftp, agent: true } }), { cwd: CWD }).transport.type).toBe('sftp');
+    expect(resolveConfig(withWatch({ transport: { type: 'local', dir: 'out' } }), { cwd: CWD }).transport.type).toBe('local');
+  });
+
+  it("drop folders: afterUpload's moveTo is relative to the drop folder and must not hold it", () => {
+    const input = (afterUpload: unknown) => ({ watch: [{ dir: 'drop', afterUpload }, { dir: 'other' }] });
+    expect(resolveConfig(input({ moveTo: 'sent' }), { cwd: CWD }).watch[0]).toMatchObject({ afterUpload: { kind: 'move', dir: path.join(CWD, 'drop', 'sent') } });
+    expect(resolveConfig(input('delete'), { cwd: CWD }).watch[0]).toMatchObject({ afterUpload: { kind: 'delete' } });
+    expect(problem(input({ moveTo: '.' }))).toMatch(/^watch\.0\.afterUpload\.moveTo: .* is the drop folder or holds it/);
+    expect(problem(input({ moveTo: '../other/sent' }))).toMatch(/inside the drop folder of watch\.1/);
+    expect(problem(input('move'))).toMatch(/^watch\.0\.afterUpload/);
   });
 
   it('partial nested objects keep the other defaults', () => {
@@ -105,7 +134,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
     );
     expect(config.retry).toEqual({ strategy: 'pysubtask', quickTries: 3, quickDelayMs: 3000, longDelayMs: 30_000, maxDelayMs: 300_000 });
     expect(config.heartbeat).toEqual({ intervalSec: 60, name: 'logger-7' });
-    expect(config.archive).toEqual({ afterDays: 7, toFolder: 'archive' });
+    expect(config.archive).toEqual({ enabled: true, afterDays: 7, toFolder: 'archive' });
     expect(config.log.level).toBe('debug');
     expect(config.log.console).toBe(true);
   });
