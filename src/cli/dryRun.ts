@@ -63,6 +63,10 @@ async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean):
       const entries = await withTimeout((signal) => transport.list!('', signal), config.operationTimeoutMs, never, `Listing ${transport.description}`);
       listing = `; the remote folder holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`;
     }
+    if (transport.checkWrite) {
+      const proved = await withTimeout((signal) => transport.checkWrite!(signal), config.operationTimeoutMs, never, `Checking write permission at ${transport.description}`);
+      listing += `; ${proved}`;
+    }
     io.out(`ok (${Date.now() - started} ms)${listing}\n`);
     return true;
   } catch (error) {

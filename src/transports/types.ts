@@ -60,6 +60,11 @@ export interface Transport {
   list?(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]>;
   /** Reads a small file below the remote folder (at most `maxBytes`, else it fails). Optional. */
   read?(remotePath: string, maxBytes: number, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Proves write permission without leaving anything behind, for `pushtask watch --dry-run`;
+   * resolves with what it proved. Needs a connection. Optional.
+   */
+  checkWrite?(signal: AbortSignal): Promise<string>;
 }
 
 export interface RemoteAppender {
