@@ -19,6 +19,9 @@ export interface S3ClientOptions {
 }
 
 export function createS3Client(config: S3TransportConfig, options: S3ClientOptions): S3Client {
+  // The SDK warns on Node 20 that its releases after January 2027 need Node 22; package.json pins
+  // a release that runs on every Node pushtask supports, so the warning would only alarm users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const agent = { keepAlive: true, maxSockets: options.maxSockets };
   return new S3Client({
     // An S3-compatible server ignores the region but signatures need one.
