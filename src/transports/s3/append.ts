@@ -21,8 +21,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { PushtaskError, errorMessage } from '../../shared/errors.js';
 import type { AppendRequest, RemoteAppender } from '../types.js';
+import { withIfMatch } from './conditional.js';
 import { httpStatus } from './errors.js';
-import { sourceIdentity } from './journal.js';
 import { abortUpload, causeCode, readExactly } from './multipart.js';
 import { mtimeMetadata } from './mtime.js';
 import { getRange, headObject, putWhole } from './objects.js';
@@ -76,7 +76,7 @@ export class S3Appender implements RemoteAppender {
     const { signal, remoteSize } = request;
     const etag = await this.#etagAt(session, key, remoteSize, signal);
     const addedBytes = (await fs.stat(request.localPath)).size - request.localStart;
-    if (remoteSize >= MIN_PART_BYTES && remoteSize + addedBytes > this.#options.wholeMaxBytes && session.shared.copySupported !== false) {
+    if (remoteSize >= MIN_PART_BYTES && session.shared.copySupported !== false) {
       try {
         await this.#compose(session, key, etag, request, addedBytes);
         session.shared.copySupported = true;
@@ -115,7 +115,7 @@ export class S3Appender implements RemoteAppender {
     if (!uploadId) throw new PushtaskError('UPLOAD_FAILED', `Starting the append to ${key}: no UploadId`);
     const entry = { bucket: session.bucket, key, uploadId };
     // Journaled so that a kill leaves nothing behind: the next start's sweep aborts it.
-    await session.journal.save({ ...entry, source: { ...(await sourceIdentity(request.localPath)), ino: -1 }, partSize: 0, parts: {}, created: new Date().toISOString() });
+    await session.journal.save({ ...entry, source: { size: remoteSize + addedBytes, mtimeMs: request.mtime.getTime() }, partSize: 0, parts: {}, created: new Date().toISOString(), append: true });
     try {
       const parts: { PartNumber: number; ETag: string }[] = [];
       for (const range of copyRanges(remoteSize)) {
@@ -152,10 +152,12 @@ export class S3Appender implements RemoteAppender {
       } finally {
         await handle.close().catch(() => undefined);
       }
-      await session.call(`Completing the append to ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
-        session.client.send(
-          new CompleteMultipartUploadCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(etag ? { IfMatch: etag } : {}) }),
-          { abortSignal },
+      await withIfMatch(session, key, etag, signal, (ifMatch) =>
+        session.call(`Completing the append to ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
+          session.client.send(
+            new CompleteMultipartUploadCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(ifMatch ? { IfMatch: ifMatch } : {}) }),
+            { abortSignal },
+          ),
         ),
       );
       await session.journal.remove(session.bucket, key);
@@ -180,13 +182,14 @@ export class S3Appender implements RemoteAppender {
       } finally {
         await handle.close().catch(() => undefined);
       }
-      await putWhole(session, key, Buffer.concat([data, added]), request.mtime, signal, etag ? { ifMatch: etag } : {});
+      const body = Buffer.concat([data, added]);
+      await withIfMatch(session, key, etag, signal, (ifMatch) => putWhole(session, key, body, request.mtime, signal, ifMatch ? { ifMatch } : {}));
       return;
     }
     const temp = path.join(this.#options.stateDir, `.s3-append-${randomBytes(6).toString('hex')}.tmp`);
     try {
       const answer = await session.call(`Reading ${key} to append to it`, 'UPLOAD_FAILED', signal, (abortSignal) =>
-        session.client.send(new GetObjectCommand({ Bucket: session.bucket, Key: key, ...(etag ? { IfMatch: etag } : {}) }), { abortSignal }),
+        session.client.send(new GetObjectCommand({ Bucket: session.bucket, Key: key }), { abortSignal }),
       );
       await pipeline(answer.Body as Readable, createWriteStream(temp, { mode: 0o600 }), { signal });
       const held = (await fs.stat(temp)).size;

@@ -2,8 +2,12 @@
  * The multipart journal: for each multipart upload in progress, its UploadId, the local file it
  * sends (path, size, mtime, inode) and the parts the server has acknowledged (number, ETag, MD5).
  * Kept in the spool (`<spool>/s3-multipart/<hash>.json`, written atomically after every part),
- * so after `kill -9` or a power cut the next start resumes the upload (only missing parts are
- * sent) or, if the file it belonged to is gone or changed, aborts it on the server.
+ * so after `kill -9` or a power cut the next upload of that key resumes it (only missing parts
+ * are sent) or, if it now sends other content, aborts it on the server first.
+ *
+ * An upload is identified by key, size and the source file's mtime, not by the snapshot's path:
+ * after a restart the same content may come back as a new snapshot. Parts are only trusted when
+ * the server's ETag, the journal's MD5 and the MD5 of our local bytes all agree.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -18,10 +22,9 @@ export interface JournalPart {
 }
 
 export interface SourceIdentity {
-  path: string;
   size: number;
+  /** The source file's mtime (the snapshot keeps it), in ms. */
   mtimeMs: number;
-  ino: number;
 }
 
 export interface JournalEntry {
@@ -34,6 +37,8 @@ export interface JournalEntry {
   parts: Record<string, JournalPart>;
   /** ISO time the upload was created. */
   created: string;
+  /** An append's composition (append.ts): never resumed, aborted by the next start's sweep. */
+  append?: boolean;
 }
 
 export const JOURNAL_FOLDER = 's3-multipart';
@@ -97,13 +102,6 @@ async function readEntry(file: string): Promise<JournalEntry | null> {
   }
 }
 
-/** Whether `source` is still the very file the entry was sending. */
-export async function sameSource(source: SourceIdentity): Promise<boolean> {
-  const now = await sourceIdentity(source.path).catch(() => null);
-  return now !== null && now.size === source.size && now.mtimeMs === source.mtimeMs && now.ino === source.ino;
-}
-
-export async function sourceIdentity(file: string): Promise<SourceIdentity> {
-  const stats = await fs.stat(file);
-  return { path: file, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
+export function sameSource(a: SourceIdentity, b: SourceIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
 }

@@ -19,7 +19,7 @@ import {
 import { PushtaskError, errorMessage } from '../../shared/errors.js';
 import { Slots } from '../../shared/limit.js';
 import { s3Code } from './errors.js';
-import { type JournalEntry, sameSource, sourceIdentity } from './journal.js';
+import { type JournalEntry, sameSource, type SourceIdentity } from './journal.js';
 import { mtimeMetadata } from './mtime.js';
 import { bareEtag, isMd5Etag, md5, multipartEtag, partRanges, type PartRange } from './parts.js';
 import type { S3Session } from './session.js';
@@ -44,8 +44,8 @@ const BROKEN_UPLOAD_CODES = new Set(['NoSuchUpload', 'InvalidPart', 'InvalidPart
 
 export async function uploadMultipart(session: S3Session, request: MultipartRequest): Promise<number> {
   const { localPath, key, signal } = request;
-  const source = await sourceIdentity(localPath);
-  let entry = await resumable(session, request, source.size);
+  const source: SourceIdentity = { size: (await fs.stat(localPath)).size, mtimeMs: request.mtime.getTime() };
+  let entry = await resumable(session, request, source);
   if (!entry) {
     const created = await session.call(`Starting the multipart upload of ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
       session.client.send(new CreateMultipartUploadCommand({ Bucket: session.bucket, Key: key, Metadata: mtimeMetadata(request.mtime) }), { abortSignal }),
@@ -69,13 +69,13 @@ export async function uploadMultipart(session: S3Session, request: MultipartRequ
 }
 
 /**
- * The journaled upload of this very file, with the parts the server confirms, or null. A
- * journaled upload of another file (an older snapshot) is aborted.
+ * The journaled upload of this content, with the parts the server holds and our bytes confirm,
+ * or null. A journaled upload of other content (an older version of the file) is aborted.
  */
-async function resumable(session: S3Session, request: MultipartRequest, size: number): Promise<JournalEntry | null> {
+async function resumable(session: S3Session, request: MultipartRequest, source: SourceIdentity): Promise<JournalEntry | null> {
   const entry = await session.journal.load(session.bucket, request.key);
   if (!entry) return null;
-  if (!(await sameSource(entry.source)) || entry.source.path !== request.localPath || entry.source.size !== size || entry.partSize !== request.partSize) {
+  if (entry.append || !sameSource(entry.source, source) || entry.partSize !== request.partSize) {
     session.logger.info(`Aborting the unfinished multipart upload of ${request.key}: it sent another version of the file`);
     await abortUpload(session, entry, request.signal);
     return null;
@@ -90,10 +90,18 @@ async function resumable(session: S3Session, request: MultipartRequest, size: nu
     return null;
   }
   const confirmed: JournalEntry['parts'] = {};
-  for (const part of serverParts) {
-    const ours = part.PartNumber !== undefined ? entry.parts[String(part.PartNumber)] : undefined;
-    // A part counts only if the server holds exactly the bytes we journaled for it.
-    if (ours && part.Size === ours.size && bareEtag(part.ETag) === ours.md5) confirmed[String(part.PartNumber)] = ours;
+  const ranges = new Map(partRanges(source.size, entry.partSize).map((range) => [range.number, range]));
+  const handle = await fs.open(request.localPath, 'r');
+  try {
+    for (const part of serverParts) {
+      const ours = part.PartNumber !== undefined ? entry.parts[String(part.PartNumber)] : undefined;
+      const range = ranges.get(part.PartNumber ?? 0);
+      // A part counts only if the server holds exactly the bytes we journaled, and they are ours.
+      if (!ours || !range || part.Size !== ours.size || ours.size !== range.size || bareEtag(part.ETag) !== ours.md5) continue;
+      if (md5(await readExactly(handle, range.start, range.size)).toString('hex') === ours.md5) confirmed[String(part.PartNumber)] = ours;
+    }
+  } finally {
+    await handle.close().catch(() => undefined);
   }
   const kept = Object.values(confirmed).reduce((sum, part) => sum + part.size, 0);
   session.logger.info(`Resuming the multipart upload of ${request.key}: ${Object.keys(confirmed).length} parts (${kept} bytes) are on the server already`);

@@ -14,6 +14,8 @@ import type { MultipartJournal } from './journal.js';
 export class S3Shared {
   /** Whether the server copies parts (UploadPartCopy); unknown until an append tries. */
   copySupported: boolean | undefined;
+  /** How the server wants If-Match spelled (conditional.ts); unknown until first used. */
+  ifMatchStyle: 'quoted' | 'bare' | 'none' | undefined;
   /** The start-up sweep, once per agent. */
   sweep: Promise<void> | undefined;
 }

@@ -1,13 +1,13 @@
 /**
- * The start-up sweep: no incomplete multipart upload of ours stays on the server. Journaled
- * uploads whose local file is gone or changed are aborted (one whose file is still in the spool
- * is left for its upload to resume); unjournaled ones under our prefix that were started more
- * than STALE_UPLOAD_MS ago are aborted too: a kill between CreateMultipartUpload and the first
- * journal write, a lost spool, a crashed peer. Servers also bill incomplete uploads' parts.
+ * The start-up sweep: no incomplete multipart upload of ours stays on the server. A journaled
+ * append (append.ts) is aborted at once; a journaled upload is left for the next upload of its
+ * key to resume (or to abort, if the content changed) unless it is older than STALE_UPLOAD_MS;
+ * unjournaled ones under our prefix that were started more than STALE_UPLOAD_MS ago are aborted
+ * too: a kill between CreateMultipartUpload and the journal write, a lost spool, a crashed peer.
+ * Servers bill incomplete uploads' parts.
  */
 import { ListMultipartUploadsCommand, type MultipartUpload } from '@aws-sdk/client-s3';
 import { errorMessage } from '../../shared/errors.js';
-import { sameSource } from './journal.js';
 import { abortUpload } from './multipart.js';
 import type { S3Session } from './session.js';
 
@@ -24,7 +24,7 @@ export async function sweepIncompleteUploads(session: S3Session, signal: AbortSi
   let aborted = 0;
   for (const entry of await session.journal.all()) {
     if (entry.bucket !== session.bucket) continue;
-    const live = await sameSource(entry.source);
+    const live = !entry.append && now - Date.parse(entry.created) < STALE_UPLOAD_MS;
     journaled.set(entry.uploadId, live);
     if (!live) {
       await abortUpload(session, entry, signal);

@@ -8,14 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3TransportConfig } from '../../config/schema.js';
 import { PushtaskError } from '../../shared/errors.js';
 import { HEARTBEAT_SUFFIX } from '../../shared/sidecar.js';
 import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from '../types.js';
 import { S3Appender } from './append.js';
 import { createS3Client, describeS3, keyPrefix } from './client.js';
-import { describeS3Error, httpStatus } from './errors.js';
 import { MultipartJournal } from './journal.js';
 import { readExactly, uploadMultipart } from './multipart.js';
 import { getRange, listLevel, putWhole } from './objects.js';
@@ -72,7 +71,7 @@ export class S3Transport implements Transport {
   }
 
   /**
-   * A HEAD of the bucket proves endpoint, credentials and bucket; the first connection of an
+   * A one-key listing proves endpoint, credentials and bucket; the first connection of an
    * agent also sweeps incomplete uploads (never failing the connection for it).
    */
   async connect(signal: AbortSignal): Promise<void> {
@@ -88,7 +87,7 @@ export class S3Transport implements Transport {
       shared: this.#shared,
     });
     try {
-      await headBucket(session, signal);
+      await probeBucket(session, signal);
       this.#shared.sweep ??= sweepQuietly(session, signal);
       await this.#shared.sweep;
     } catch (error) {
@@ -175,15 +174,13 @@ export class S3Transport implements Transport {
   }
 }
 
-/** HEAD has no body, so a missing bucket is a bare 404 there. */
-async function headBucket(session: S3Session, signal: AbortSignal): Promise<void> {
-  const what = `Connecting to ${session.where.description}`;
-  try {
-    await session.client.send(new HeadBucketCommand({ Bucket: session.bucket }), { abortSignal: signal });
-  } catch (error) {
-    if (!signal.aborted && httpStatus(error) === 404) {
-      throw describeS3Error(Object.assign(error as object, { Code: 'NoSuchBucket' }), session.where, what, 'CONNECT_FAILED');
-    }
-    throw describeS3Error(error, session.where, what, 'CONNECT_FAILED', signal);
-  }
+/**
+ * Lists at most one key under the prefix: proves endpoint, credentials, bucket and the list
+ * permission that append mode and the monitor need. A GET (unlike HeadBucket) gets an error body,
+ * so a refusal says why (SignatureDoesNotMatch, InvalidAccessKeyId, NoSuchBucket, …).
+ */
+async function probeBucket(session: S3Session, signal: AbortSignal): Promise<void> {
+  await session.call(`Connecting to ${session.where.description}`, 'CONNECT_FAILED', signal, (abortSignal) =>
+    session.client.send(new ListObjectsV2Command({ Bucket: session.bucket, MaxKeys: 1, Prefix: session.folderPrefix('') }), { abortSignal }),
+  );
 }
