@@ -17,6 +17,8 @@ import type { PushtaskConfig } from '../../src/config/schema.js';
 import type { CephCluster } from './ceph.js';
 
 export function testS3Client(cluster: CephCluster): S3Client {
+  // As in the transport (src/transports/s3/client.ts): the pinned SDK runs on Node 20.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: cluster.endpoint,
     region: cluster.region,
