@@ -54,10 +54,10 @@ export function describeS3Error(error: unknown, where: S3Where, what: string, fa
   }
   const detail = `${code}${status ? ` ${status}` : ''}${messageOf(error)}`;
   if (AUTH_CODES.has(code) || status === 401 || (status === 403 && !THROTTLE_CODES.has(code))) {
-    return fail('AUTH_FAILED', `the server refused ${keyId} for bucket ${where.bucket} (${detail}); check the keys and the bucket policy. Retrying on the long schedule`);
+    return fail('AUTH_FAILED', `${where.description} refused ${keyId} for bucket ${where.bucket} (${detail}); check the keys and the bucket policy. Retrying on the long schedule`);
   }
   if (code === 'NoSuchBucket') {
-    return fail('DESTINATION_REJECTED', `the bucket ${where.bucket} does not exist there (as seen with ${keyId}); create it or fix \`bucket\`. Retrying on the long schedule`);
+    return fail('DESTINATION_REJECTED', `the bucket ${where.bucket} does not exist at ${where.description} (as seen with ${keyId}); create it or fix \`bucket\`. Retrying on the long schedule`);
   }
   if (THROTTLE_CODES.has(code) || status === 503 || status === 429) {
     return fail('RATE_LIMITED', `${where.description} is throttling (${detail})${retryAfterMs !== undefined ? `; retry after ${retryAfterMs} ms` : '; will retry'}`);

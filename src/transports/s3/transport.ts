@@ -180,7 +180,7 @@ export class S3Transport implements Transport {
  * so a refusal says why (SignatureDoesNotMatch, InvalidAccessKeyId, NoSuchBucket, …).
  */
 async function probeBucket(session: S3Session, signal: AbortSignal): Promise<void> {
-  await session.call(`Connecting to ${session.where.description}`, 'CONNECT_FAILED', signal, (abortSignal) =>
+  await session.call('Connecting to S3', 'CONNECT_FAILED', signal, (abortSignal) =>
     session.client.send(new ListObjectsV2Command({ Bucket: session.bucket, MaxKeys: 1, Prefix: session.folderPrefix('') }), { abortSignal }),
   );
 }
