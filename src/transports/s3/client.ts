@@ -40,6 +40,9 @@ export function createS3Client(config: S3TransportConfig, options: S3ClientOptio
     // The uploader's retry schedule decides (and honours the server's hints); a multipart upload
     // resumes from its journal, so a failed part costs one part, not the file.
     maxAttempts: 1,
+    // The SDK sends bodies of 2 MiB or more (our parts) with `Expect: 100-continue`, a round trip
+    // per part spent waiting for the server's go-ahead; credentials were proven at connect.
+    expectContinueHeader: false,
     // The SDK builds its NodeHttpHandler from these.
     requestHandler: {
       connectionTimeout: S3_CONNECT_TIMEOUT_MS,
