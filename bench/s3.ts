@@ -14,7 +14,7 @@
  * through environment variables, never its argv. Both tools pay for their start and login.
  * --quick: 100 MiB, 200 files, 1 round (smoke only). Needs root and Debian's Ceph packages + rclone.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +23,7 @@ import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
 import { startTcpProxy } from '../test/helpers/tcpProxy.js';
-import { fmt, goalAtLeastRow, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -47,26 +47,7 @@ interface Timing {
   uploadSeconds?: number;
 }
 
-function makeBigFile(file: string, bytes: number): void {
-  const block = randomBytes(MiB);
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (let offset = 0, index = 0; offset < bytes; offset += MiB, index += 1) {
-      block.writeBigUInt64BE(BigInt(index), 0);
-      fs.writeSync(fd, block, 0, Math.min(MiB, bytes - offset));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 async function listPrefix(s3: S3Client, bucket: string, prefix: string): Promise<_Object[]> {
   const out: _Object[] = [];
@@ -107,26 +88,6 @@ async function removePrefix(fx: Fixture, prefix: string): Promise<void> {
   await fx.ceph.admin(['gc', 'process', '--include-all']).catch(() => '');
 }
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 900_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${command} exited with ${code ?? signal}: ${stderr.trim().slice(-500)}`));
-    });
-  });
-}
-
 /** `rclone copy` with its defaults; the remote is defined in the environment (keys never on argv). */
 async function rcloneCopy(fx: Fixture, source: string, prefix: string): Promise<Timing> {
   const env: NodeJS.ProcessEnv = {
@@ -142,7 +103,7 @@ async function rcloneCopy(fx: Fixture, source: string, prefix: string): Promise<
   // plain HTTP anyway): "LoadCustomCABundleError: … unsupported transport".
   delete env.AWS_CA_BUNDLE;
   const t0 = process.hrtime.bigint();
-  await run('rclone', ['copy', '-q', source, `ceph:${fx.bucket}/${prefix.replace(/\/$/, '')}`], env);
+  await runTool('rclone', ['copy', '-q', source, `ceph:${fx.bucket}/${prefix.replace(/\/$/, '')}`], env);
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
@@ -323,7 +284,7 @@ export const s3Bench: Bench = async ({ quick }) => {
   const rows: Row[] = [];
   try {
     const bigFile = path.join(temp.dir, 'big.bin');
-    makeBigFile(bigFile, bigSize);
+    makeStampedFile(bigFile, bigSize);
     const smallDir = path.join(temp.dir, 'small');
     fs.mkdirSync(smallDir);
     const smallFiles = new Map<string, string>();

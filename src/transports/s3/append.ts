@@ -23,7 +23,8 @@ import { PushtaskError, errorMessage } from '../../shared/errors.js';
 import type { AppendRequest, RemoteAppender } from '../types.js';
 import { withIfMatch } from './conditional.js';
 import { httpStatus } from './errors.js';
-import { abortUpload, causeCode, readExactly } from './multipart.js';
+import { readAt } from '../../shared/fileRange.js';
+import { abortUpload, causeCode } from './multipart.js';
 import { mtimeMetadata } from './mtime.js';
 import { getRange, headObject, putWhole } from './objects.js';
 import { bareEtag, MAX_PART_BYTES, md5, MIN_PART_BYTES, partRanges } from './parts.js';
@@ -140,7 +141,7 @@ export class S3Appender implements RemoteAppender {
       try {
         for (const range of partRanges(addedBytes, this.#options.partSize)) {
           const number = parts.length + 1;
-          const body = await readExactly(handle, request.localStart + range.start, range.size);
+          const body = await readAt(handle, request.localStart + range.start, range.size);
           const sent = await session.call(`Upload of the appended bytes of ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
             session.client.send(
               new UploadPartCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length, ContentMD5: md5(body).toString('base64') }),
@@ -178,7 +179,7 @@ export class S3Appender implements RemoteAppender {
       const handle = await fs.open(request.localPath, 'r');
       let added: Buffer;
       try {
-        added = await readExactly(handle, request.localStart, addedBytes);
+        added = await readAt(handle, request.localStart, addedBytes);
       } finally {
         await handle.close().catch(() => undefined);
       }

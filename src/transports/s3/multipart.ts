@@ -17,6 +17,7 @@ import {
   type Part,
 } from '@aws-sdk/client-s3';
 import { PushtaskError, errorMessage } from '../../shared/errors.js';
+import { readAt } from '../../shared/fileRange.js';
 import { Slots } from '../../shared/limit.js';
 import { s3Code } from './errors.js';
 import { type JournalEntry, sameSource, type SourceIdentity } from './journal.js';
@@ -98,7 +99,7 @@ async function resumable(session: S3Session, request: MultipartRequest, source: 
       const range = ranges.get(part.PartNumber ?? 0);
       // A part counts only if the server holds exactly the bytes we journaled, and they are ours.
       if (!ours || !range || part.Size !== ours.size || ours.size !== range.size || bareEtag(part.ETag) !== ours.md5) continue;
-      if (md5(await readExactly(handle, range.start, range.size)).toString('hex') === ours.md5) confirmed[String(part.PartNumber)] = ours;
+      if (md5(await readAt(handle, range.start, range.size)).toString('hex') === ours.md5) confirmed[String(part.PartNumber)] = ours;
     }
   } finally {
     await handle.close().catch(() => undefined);
@@ -158,7 +159,7 @@ async function sendMissingParts(session: S3Session, entry: JournalEntry, request
 }
 
 async function sendPart(session: S3Session, entry: JournalEntry, handle: fs.FileHandle, range: PartRange, signal: AbortSignal): Promise<void> {
-  const body = await readExactly(handle, range.start, range.size);
+  const body = await readAt(handle, range.start, range.size);
   const digest = md5(body);
   const answer = await session.call(`Upload of part ${range.number} of ${entry.key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
     session.client.send(
@@ -234,16 +235,4 @@ export async function abortUpload(session: S3Session, entry: Pick<JournalEntry, 
     }
   }
   await session.journal.remove(entry.bucket, entry.key);
-}
-
-/** Exactly `length` bytes at `position`; a snapshot that shrank underneath us is an error. */
-export async function readExactly(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new PushtaskError('UPLOAD_FAILED', `The snapshot ended at byte ${position + filled} while ${position + length} were expected`);
-    filled += bytesRead;
-  }
-  return buffer;
 }

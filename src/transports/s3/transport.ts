@@ -16,7 +16,8 @@ import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadRes
 import { S3Appender } from './append.js';
 import { createS3Client, describeS3, keyPrefix } from './client.js';
 import { MultipartJournal } from './journal.js';
-import { readExactly, uploadMultipart } from './multipart.js';
+import { readAt } from '../../shared/fileRange.js';
+import { uploadMultipart } from './multipart.js';
 import { getRange, listLevel, putWhole } from './objects.js';
 import { partSizeFor } from './parts.js';
 import { S3Shared, S3Session } from './session.js';
@@ -111,7 +112,7 @@ export class S3Transport implements Transport {
     try {
       size = (await handle.stat()).size;
       if (size <= this.#wholeMax) {
-        const body = await readExactly(handle, 0, size);
+        const body = await readAt(handle, 0, size);
         await putWhole(session, key, body, mtime, signal);
         onProgress?.(size);
         return size;
