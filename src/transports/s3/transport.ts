@@ -17,7 +17,7 @@ import { S3Appender } from './append.js';
 import { createS3Client, describeS3, keyPrefix } from './client.js';
 import { MultipartJournal } from './journal.js';
 import { readAt } from '../../shared/fileRange.js';
-import { uploadMultipart } from './multipart.js';
+import { abortUpload, uploadMultipart } from './multipart.js';
 import { getRange, listLevel, putWhole } from './objects.js';
 import { partSizeFor } from './parts.js';
 import { S3Shared, S3Session } from './session.js';
@@ -114,6 +114,9 @@ export class S3Transport implements Transport {
       if (size <= this.#wholeMax) {
         const body = await readAt(handle, 0, size);
         await putWhole(session, key, body, mtime, signal);
+        // A multipart upload of an earlier, bigger version of this file, cut off: no longer needed.
+        const unfinished = await session.journal.load(session.bucket, key);
+        if (unfinished) await abortUpload(session, unfinished, signal);
         onProgress?.(size);
         return size;
       }
