@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     maxWorkers: 1,
     fileParallelism: false,
+    // The Ceph cluster of the s3 target: started when the suite first needs it, stopped here.
+    globalSetup: ['test/helpers/cephGlobalSetup.ts'],
   },
 });

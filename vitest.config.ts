@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests fork real subtask processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
+    // The Ceph cluster of the s3 tests: started by the first file that needs it, stopped here.
+    globalSetup: ['test/helpers/cephGlobalSetup.ts'],
   },
 });

@@ -2,7 +2,8 @@
  * Shared helpers for the benchmarks: options, result rows, percentiles, temp folders, a master
  * on the local transport, and readers of /proc for another process's CPU time and RSS.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -317,4 +318,49 @@ export async function measureWindow(pids: readonly number[], ms: number): Promis
 
 export function loadAverage(): string {
   return os.loadavg().map((v) => v.toFixed(2)).join(' ');
+}
+
+// ---- fixtures and tools shared by the throughput benchmarks (sftp, s3) ------------------------
+
+const MiB = 1024 * 1024;
+
+/** A file of `bytes`: one random MiB repeated, each MiB stamped with its index (a chunk written at the wrong offset cannot hash the same). */
+export function makeStampedFile(file: string, bytes: number): void {
+  const block = randomBytes(MiB);
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let offset = 0, index = 0; offset < bytes; offset += MiB, index += 1) {
+      block.writeBigUInt64BE(BigInt(index), 0);
+      fs.writeSync(fd, block, 0, Math.min(MiB, bytes - offset));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Runs a tool to its end (stdout ignored); rejects with the end of its stderr unless it exits 0. */
+export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 900_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} exited with ${code ?? signal}: ${stderr.trim().slice(-500)}`));
+    });
+  });
 }

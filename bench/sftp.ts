@@ -20,13 +20,13 @@
  * Times include each tool's start and login. --quick: 100 MiB, 200 files, 1 round (smoke only).
  * Needs root, /usr/sbin/sshd, ssh-keygen, sftp and rclone (Debian: openssh-server openssh-client rclone).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
 import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
-import { cpuNs, fmt, goalAtLeastRow, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+import { cpuNs, fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -58,19 +58,6 @@ interface Timing {
 
 // ---- fixtures ------------------------------------------------------------------------------
 
-function makeBigFile(file: string, bytes: number): void {
-  const block = randomBytes(MiB);
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (let offset = 0, index = 0; offset < bytes; offset += MiB, index += 1) {
-      block.writeBigUInt64BE(BigInt(index), 0);
-      fs.writeSync(fd, block, 0, Math.min(MiB, bytes - offset));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function makeSmallFiles(dir: string, count: number): Map<string, string> {
   fs.mkdirSync(dir, { recursive: true });
   const files = new Map<string, string>();
@@ -85,12 +72,6 @@ function makeSmallFiles(dir: string, count: number): Map<string, string> {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Every regular file below `dir`, '/'-separated relative paths. */
@@ -123,26 +104,6 @@ async function verify(dir: string, expected: Map<string, { size: number; sha: st
 
 // ---- the tools -----------------------------------------------------------------------------
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 900_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${command} exited with ${code ?? signal}: ${stderr.trim().slice(-500)}`));
-    });
-  });
-}
-
 const quote = (text: string) => `"${text.replace(/(["\\])/g, '\\$1')}"`;
 
 /** OpenSSH's sftp in batch mode: one session, the files one after another (as a user would). */
@@ -152,7 +113,7 @@ async function opensshPut(fx: Fixture, remoteDir: string, files: { local: string
   const { sshd } = fx;
   const args = ['-q', '-b', batch, '-F', '/dev/null', '-i', sshd.privateKeyPath, '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-P', String(sshd.port), `${sshd.username}@${sshd.host}`];
   const t0 = process.hrtime.bigint();
-  await run('sftp', args);
+  await runTool('sftp', args);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   fs.rmSync(batch, { force: true });
   return { seconds };
@@ -162,7 +123,7 @@ async function opensshPut(fx: Fixture, remoteDir: string, files: { local: string
 async function rcloneCopy(fx: Fixture, source: string, remoteDir: string): Promise<Timing> {
   const env = { ...process.env, RCLONE_CONFIG: path.join(fx.root, 'rclone.conf') };
   const t0 = process.hrtime.bigint();
-  await run('rclone', ['copy', '-q', source, fx.rcloneRemote(remoteDir)], env);
+  await runTool('rclone', ['copy', '-q', source, fx.rcloneRemote(remoteDir)], env);
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
@@ -347,7 +308,7 @@ export const sftpBench: Bench = async ({ quick }) => {
   try {
     const TaskMaster = await loadTaskMaster('dist');
     const bigFile = path.join(temp.dir, 'big.bin');
-    makeBigFile(bigFile, bigSize);
+    makeStampedFile(bigFile, bigSize);
     const smallDir = path.join(temp.dir, 'small');
     const smallFiles = makeSmallFiles(smallDir, smallCount);
     const remoteRoot = path.join(temp.dir, 'remote');

@@ -91,7 +91,11 @@ async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean):
         if (!/\b550\b|not_found|ENOENT|No such file/i.test(errorMessage(error))) throw error;
         io.out('Remote folder: does not exist yet: it will be created by the first upload\n');
       }
-      io.out('Write permission: cannot be checked without writing over this protocol\n');
+      if (!transport.checkWrite) io.out('Write permission: cannot be checked without writing over this protocol\n');
+    }
+    if (transport.checkWrite) {
+      const proved = await withTimeout((signal) => transport.checkWrite!(signal), config.operationTimeoutMs, never, `Checking write permission at ${transport.description}`);
+      io.out(`Write permission: ok (${proved})\n`);
     }
     return true;
   } catch (error) {

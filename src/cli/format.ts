@@ -61,6 +61,8 @@ export function describeTarget(config: ResolvedConfig): string {
       return `local folder ${t.dir}`;
     case 'dropbox':
       return `dropbox ${t.remoteDir}`;
+    case 's3':
+      return `s3 ${t.endpoint ?? 'AWS'} bucket ${t.bucket}${t.remoteDir ? ` prefix ${t.remoteDir}` : ''}`;
     default:
       return `${t.type} ${t.username}@${t.host}${t.port ? `:${t.port}` : ''} ${t.remoteDir}`;
   }

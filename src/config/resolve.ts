@@ -315,6 +315,7 @@ function resolveTransportPaths(transport: TransportConfig, abs: (p: string) => s
     case 'ftp':
       return transport.tls.ca ? { ...transport, tls: { ...transport.tls, ca: abs(expandHome(transport.tls.ca)) } } : transport;
     case 'dropbox':
+    case 's3':
       return transport;
   }
 }

@@ -149,12 +149,32 @@ export const dropboxTransportSchema = z
     message: 'expected `refreshToken` + `appKey` (from `pushtask dropbox-auth`), or a legacy `accessToken`',
   });
 
+export const s3TransportSchema = z
+  .object({
+    type: z.literal('s3'),
+    bucket: z.string().min(3).max(255).describe('Bucket every file lands in (it must exist).'),
+    remoteDir: z.string().default('').describe('Key prefix every file lands under, e.g. `site-7` (keys `site-7/<name>`); nothing is ever written outside it.'),
+    region: z.string().min(1).optional().describe("The bucket's region; default `AWS_REGION` or the profile's region, else `us-east-1`."),
+    endpoint: z.string().url().optional().describe('An S3-compatible server (Ceph RGW, MinIO, R2, B2, Wasabi) instead of AWS, e.g. `https://s3.example.org:7480`.'),
+    forcePathStyle: z.boolean().optional().describe('Path-style addressing (`<endpoint>/<bucket>/<key>`); default `true` with `endpoint`, `false` on AWS.'),
+    accessKeyId: z.string().min(1).optional().describe("Access key id (with `secretAccessKey`); without both, the AWS SDK's default credential chain (environment, shared files, instance metadata)."),
+    secretAccessKey: z.string().min(1).optional().describe('Secret access key (secret: never logged). Prefer `process.env.X` over a literal.'),
+    sessionToken: z.string().min(1).optional().describe('Session token of temporary credentials (secret).'),
+    profile: z.string().min(1).optional().describe('Profile of the shared AWS config and credentials files, used when no keys are given.'),
+    transfers: positiveInt().max(64).default(4).describe('Parallel uploads of independent files; a big file also sends 4 parts at once.'),
+  })
+  .strict()
+  .refine((value) => (value.accessKeyId === undefined) === (value.secretAccessKey === undefined), {
+    message: 'expected both `accessKeyId` and `secretAccessKey`, or neither (then the AWS SDK default credential chain applies)',
+  });
+
 /** Each transport adds its schema here; the `type` field selects it. */
 export const transportSchema = z.discriminatedUnion('type', [
   localTransportSchema,
   sftpTransportSchema,
   ftpTransportSchema,
   dropboxTransportSchema,
+  s3TransportSchema,
 ]);
 
 export const retrySchema = z
@@ -240,6 +260,7 @@ export type LocalTransportConfig = z.output<typeof localTransportSchema>;
 export type SftpTransportConfig = z.output<typeof sftpTransportSchema>;
 export type FtpTransportConfig = z.output<typeof ftpTransportSchema>;
 export type DropboxTransportConfig = z.output<typeof dropboxTransportSchema>;
+export type S3TransportConfig = z.output<typeof s3TransportSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type BurstSettings = z.output<typeof burstSchema>;
 export type LogLevel = z.output<typeof logSchema>['level'];

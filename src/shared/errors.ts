@@ -12,6 +12,8 @@ export type PushtaskErrorCode =
   | 'AUTH_FAILED'
   | 'HOST_KEY_REJECTED'
   | 'CERTIFICATE_REJECTED'
+  /** The server refuses the configured destination itself (an S3 bucket that does not exist). */
+  | 'DESTINATION_REJECTED'
   | 'UPLOAD_FAILED'
   | 'RATE_LIMITED'
   | 'TIMEOUT'
@@ -53,8 +55,8 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Authentication, host-key and certificate errors are not cured by hammering: they go on the long schedule. */
+/** Authentication, host-key, certificate and destination errors are not cured by hammering: they go on the long schedule. */
 export function isPermanentLooking(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === 'AUTH_FAILED' || code === 'HOST_KEY_REJECTED' || code === 'CERTIFICATE_REJECTED';
+  return code === 'AUTH_FAILED' || code === 'HOST_KEY_REJECTED' || code === 'CERTIFICATE_REJECTED' || code === 'DESTINATION_REJECTED';
 }

@@ -1,6 +1,7 @@
 /** Byte ranges of files: what append mode reads, copies and compares. */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { PushtaskError } from './errors.js';
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -80,4 +81,16 @@ export async function copyRange(source: string, start: number, end: number, targ
 
 export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Exactly `length` bytes at `position` of an open snapshot; one that shrank underneath us is an error. */
+export async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw new PushtaskError('UPLOAD_FAILED', `The snapshot ended at byte ${position + filled} while ${position + length} were expected`);
+    filled += bytesRead;
+  }
+  return buffer;
 }

@@ -8,6 +8,8 @@ const SECRET_KEYS = new Set([
   'refreshToken',
   'accessToken',
   'appSecret',
+  'secretAccessKey',
+  'sessionToken',
 ]);
 
 export function isSecretKey(key: string): boolean {

@@ -25,6 +25,7 @@ import {
   reauthHint,
   sharedTokenKeeper,
 } from './dropboxAuth.js';
+import { readAt } from '../shared/fileRange.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
@@ -429,18 +430,6 @@ export function dropboxContentHash(data: Uint8Array): string {
   const hasher = new DropboxContentHasher();
   hasher.update(data);
   return hasher.digest();
-}
-
-/** Exactly `length` bytes at `position`; a snapshot that shrank underneath us is an error. */
-async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new PushtaskError('UPLOAD_FAILED', `The snapshot ended at byte ${position + filled} while ${position + length} were expected`);
-    filled += bytesRead;
-  }
-  return buffer;
 }
 
 /** The base URL for a description: no user:password, no path. */

@@ -25,6 +25,12 @@ export async function loadTransport(config: TransportConfig, context: TransportC
       const { DropboxTransport } = await import('./dropbox.js');
       return () => new DropboxTransport(config, context);
     }
+    case 's3': {
+      const { S3Transport, S3Shared } = await import('./s3/index.js');
+      // One sweep, one "cannot copy parts" warning per agent, however many upload lanes.
+      const shared = new S3Shared();
+      return () => new S3Transport(config, context, shared);
+    }
   }
 }
 

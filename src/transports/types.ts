@@ -65,6 +65,11 @@ export interface Transport {
    * for `local`, whose connect() would create the folder). Optional.
    */
   probe?(signal: AbortSignal): Promise<RemoteFolderProbe>;
+  /**
+   * Proves write permission without leaving anything behind, for `pushtask watch --dry-run`;
+   * resolves with what it proved. Needs a connection. Optional.
+   */
+  checkWrite?(signal: AbortSignal): Promise<string>;
 }
 
 /** What a transport can tell about its remote folder without writing. */

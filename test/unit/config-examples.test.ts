@@ -12,6 +12,7 @@ const TRANSPORTS: Record<string, Record<string, unknown>> = {
   sftp: { type: 'sftp', host: 'h', username: 'u' },
   ftp: { type: 'ftp', host: 'h', username: 'u' },
   dropbox: { type: 'dropbox', accessToken: 'token' },
+  s3: { type: 's3', bucket: 'logs', accessKeyId: 'AKID', secretAccessKey: 'secret' },
 };
 const WATCH_ENTRIES = [{ file: 'a.csv' }, { dir: 'drop' }];
 

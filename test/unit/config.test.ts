@@ -303,7 +303,7 @@ describe('resolveConfig: secrets never appear in errors', () => {
 
   it('an unknown transport type with a password', () => {
     const error = configError(withWatch({ transport: { type: 'scp', host: 'h', username: 'u', password: SECRET, passphrase: SECRET } }));
-    expect(error.problems).toEqual([`transport.type: Invalid discriminator value. Expected 'local' | 'sftp' | 'ftp' | 'dropbox'; given "scp"`]);
+    expect(error.problems).toEqual([`transport.type: Invalid discriminator value. Expected 'local' | 'sftp' | 'ftp' | 'dropbox' | 's3'; given "scp"`]);
     expect(error.message).not.toContain(SECRET);
   });
 
@@ -416,9 +416,9 @@ describe('secrets', () => {
   });
 
   it('REDACT_PATHS covers each secret key at depth 0, 1 and 2', () => {
-    for (const key of ['password', 'passphrase', 'privateKey', 'refreshToken', 'accessToken', 'appSecret']) {
+    for (const key of ['password', 'passphrase', 'privateKey', 'refreshToken', 'accessToken', 'appSecret', 'secretAccessKey', 'sessionToken']) {
       expect(REDACT_PATHS).toEqual(expect.arrayContaining([key, `*.${key}`, `*.*.${key}`]));
     }
-    expect(REDACT_PATHS).toHaveLength(18);
+    expect(REDACT_PATHS).toHaveLength(24);
   });
 });
