@@ -440,6 +440,9 @@ export async function startEmbeddedSftpServer(options: EmbeddedSftpServerOptions
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
+    // Replies are small and come in pairs (FSETSTAT + CLOSE): with Nagle's algorithm the second
+    // waits for the client's delayed ACK, about 40 ms on Linux.
+    socket.setNoDelay(true);
     ssh.injectSocket(socket);
   });
   const host = options.host ?? '127.0.0.1';

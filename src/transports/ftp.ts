@@ -16,6 +16,7 @@ import fs from 'node:fs/promises';
 import { posix } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
@@ -52,6 +53,18 @@ const CERTIFICATE_ERRORS = new Set([
   'INVALID_CA',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/**
+ * Data connections without Nagle's algorithm: the last short segment of an upload would otherwise
+ * wait for the ACK of the one before (up to the server's delayed-ACK time) before the 226 can
+ * come. basic-ftp makes every data socket with `_newSocket()` (its test seam), so this one place
+ * covers passive and extended-passive connections.
+ */
+function noDelayOnDataSockets(client: Client): void {
+  const context = client.ftp as unknown as { _newSocket(): Socket };
+  const make = context._newSocket.bind(context);
+  context._newSocket = () => make().setNoDelay(true);
+}
 
 /** Where a connection attempt failed: decides which error the user gets. */
 type Stage = 'connect' | 'tls' | 'login' | 'setup';
@@ -207,6 +220,7 @@ export class FtpTransport implements Transport {
   async #openClient(signal: AbortSignal): Promise<Client> {
     const tlsOptions = await this.#tlsOptions();
     const client = new Client(CLIENT_TIMEOUT_MS);
+    noDelayOnDataSockets(client);
     client.ftp.log = (message: string) => this.#logger.trace(`ftp ${this.#hostPort()}: ${message}`);
     const onAbort = () => client.close();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -219,6 +233,8 @@ export class FtpTransport implements Transport {
       } else {
         await client.connect(host, this.#port);
       }
+      // Commands wait for replies; Nagle's algorithm would hold a command behind the last ACK.
+      client.ftp.socket.setNoDelay(true);
       if (secure === true) {
         stage = 'tls';
         await client.useTLS(tlsOptions);

@@ -101,6 +101,10 @@ export class SftpTransport implements Transport {
     };
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
+    // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
+    // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
+    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void } }).client;
+    ssh.once('connect', () => ssh.setNoDelay(true));
     try {
       await client.connect(options);
     } catch (error) {
