@@ -51,6 +51,8 @@ export interface ResolvedConfig {
   autoFlush: boolean;
   gracefulTimeoutMs: number;
   operationTimeoutMs: number;
+  /** `bandwidthLimit` as written (checked by the schema); the agent builds its limiter from it. */
+  bandwidthLimit?: number | string;
   /** Folder of the first watch entry: heartbeat files and archival start here. */
   dataDir: string;
   spoolDir: string;
@@ -187,6 +189,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     autoFlush: config.autoFlush,
     gracefulTimeoutMs: config.gracefulTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
+    ...(config.bandwidthLimit === undefined ? {} : { bandwidthLimit: config.bandwidthLimit }),
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },

@@ -40,6 +40,11 @@ export interface UploaderOptions {
   status: StatusReporter;
   retry: RetryConfig;
   operationTimeoutMs: number;
+  /**
+   * The slowest rate one upload can count on under `bandwidthLimit` (its lowest rate shared by all
+   * lanes), bytes per second: an upload's timeout allows for it. Absent: no limit.
+   */
+  slowestBytesPerSecond?: number;
   deadTimeMs: number;
   logger: Logger;
   emit: Emit;
@@ -230,7 +235,7 @@ export class Uploader {
     const started = this.#now();
     const bytes = await withTimeout(
       (signal) => this.#send(lane, snapshot, signal),
-      uploadTimeout(operationTimeoutMs, payloadBytes(snapshot)),
+      uploadTimeout(operationTimeoutMs, payloadBytes(snapshot), this.#o.slowestBytesPerSecond),
       this.#operations.signal,
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
     );
@@ -419,9 +424,12 @@ export class Uploader {
   }
 }
 
-/** A big file gets more time than one operation: at least 1 MB/s before we call it stuck. */
-function uploadTimeout(operationTimeoutMs: number, bytes: number): number {
-  return operationTimeoutMs + Math.ceil(bytes / 1_000_000) * 1000;
+/**
+ * A big file gets more time than one operation: at least 1 MB/s before we call it stuck, or the
+ * bandwidth limit's slowest share when that is less.
+ */
+function uploadTimeout(operationTimeoutMs: number, bytes: number, slowestBytesPerSecond = Infinity): number {
+  return operationTimeoutMs + Math.ceil(bytes / Math.min(1_000_000, slowestBytesPerSecond)) * 1000;
 }
 
 function formatDelay(ms: number): string {

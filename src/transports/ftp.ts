@@ -25,6 +25,8 @@ import type { Logger } from '../shared/logger.js';
 import { shortenName } from '../shared/atomicCopy.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
 import { StrayTemps } from './strayTemps.js';
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
+import { meteredReadStream } from '../shared/meteredStream.js';
 import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
@@ -93,6 +95,7 @@ export class FtpTransport implements Transport {
   readonly #logger: Logger;
   #session: Session | null = null;
   readonly #strays: StrayTemps;
+  readonly #bandwidth: BandwidthLimiter | null;
   /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -101,6 +104,7 @@ export class FtpTransport implements Transport {
     this.#port = config.port ?? (config.secure === 'implicit' ? 990 : 21);
     this.#logger = context.logger;
     this.#strays = context.strays ?? new StrayTemps();
+    this.#bandwidth = context.bandwidth ?? null;
     this.description = describeTarget(config, this.#port);
     if (config.secure === false) {
       this.#warnOnce(
@@ -159,7 +163,7 @@ export class FtpTransport implements Transport {
     write: (request) =>
       this.#inSession('append to', request.remotePath, request.signal, async (session, target) => {
         // APPE writes at the server's end of the file, which the uploader has just checked is `remoteSize`.
-        await session.client.appendFrom(createReadStream(request.localPath, { start: request.localStart }), target);
+        await session.client.appendFrom(this.#source(request.localPath, request.localStart, request.signal), target);
         if (session.supportsMfmt) await this.#setMtime(session.client, target, request.mtime);
       }),
   };
@@ -292,7 +296,7 @@ export class FtpTransport implements Transport {
     await request.onTemporaryName?.(temp);
     try {
       if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
-      await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);
+      await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : this.#source(request.localPath, 0, request.signal), temp);
       client.trackProgress();
       await this.#verifySize(client, temp, size);
       if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
@@ -304,6 +308,12 @@ export class FtpTransport implements Transport {
       else await client.sendIgnoringError(`DELE ${temp}`).catch(() => this.#strays.note(temp));
       throw error;
     }
+  }
+
+  /** What a data connection sends: the file, paced by `bandwidthLimit` when one is set. */
+  #source(localPath: string, start: number, signal: AbortSignal): Readable | string {
+    if (this.#bandwidth) return meteredReadStream(localPath, start, this.#bandwidth, signal);
+    return start === 0 ? localPath : createReadStream(localPath, { start });
   }
 
   /** pure-ftpd and others answer 226 to a STOR whose data connection was cut: trust only SIZE. */

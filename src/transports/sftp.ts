@@ -26,6 +26,8 @@ import type { Logger } from '../shared/logger.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
+import { meterWrites } from './sftpMeter.js';
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import { forEachChunk } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
@@ -61,6 +63,9 @@ export class SftpTransport implements Transport {
   #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
   readonly #strays: StrayTemps;
+  readonly #bandwidth: BandwidthLimiter | null;
+  /** Aborted when this connection closes: ends its writes' waits for the bandwidth limit. */
+  #connection = new AbortController();
 
   constructor(config: SftpTransportConfig, context: TransportContext) {
     this.#config = config;
@@ -68,6 +73,7 @@ export class SftpTransport implements Transport {
     this.description = `sftp://${config.username}@${config.host}:${config.port}/${config.remoteDir.replace(/^\/+/, '')}`;
     this.#hostKeyPolicy = hostKeyPolicyOf(config, context.stateDir);
     this.#strays = context.strays ?? new StrayTemps();
+    this.#bandwidth = context.bandwidth ?? null;
   }
 
   async connect(signal: AbortSignal): Promise<void> {
@@ -92,6 +98,8 @@ export class SftpTransport implements Transport {
       readyTimeout: 20_000,
       keepaliveInterval: KEEPALIVE_MS,
       keepaliveCountMax: 3,
+      // zlib@openssh.com starts after login, so a password or key is never compressed.
+      ...(this.#config.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
       hostVerifier: (key: Buffer) => {
         const decision = verifyHostKey(this.#hostKeyPolicy, host, port, key);
         refusal = decision.reason;
@@ -114,6 +122,8 @@ export class SftpTransport implements Transport {
       signal.removeEventListener('abort', onAbort);
     }
     this.#client = client;
+    this.#connection = new AbortController();
+    if (this.#bandwidth) meterWrites(sftpOf(client), this.#bandwidth, this.#connection.signal);
     this.#knownDirs.clear();
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
     if (!this.#posixRename) {
@@ -288,6 +298,7 @@ export class SftpTransport implements Transport {
     const client = this.#client;
     this.#client = null;
     if (!client) return;
+    this.#connection.abort(new PushtaskError('UPLOAD_FAILED', `The connection to ${this.description} was closed`));
     try {
       await Promise.race([client.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     } catch {

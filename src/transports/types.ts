@@ -2,6 +2,7 @@
  * The one interface every transport implements. Transports know nothing of retries, dead time,
  * spools or events: the subtask's uploader wraps them with all of that.
  */
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import type { Logger } from '../shared/logger.js';
 import type { StrayTemps } from './strayTemps.js';
 
@@ -90,4 +91,9 @@ export interface TransportContext {
    * it each transport keeps its own list.
    */
   strays?: StrayTemps;
+  /**
+   * The agent-wide `bandwidthLimit`, shared by every lane; transports `take()` bytes from it right
+   * before they leave. Absent: no limit.
+   */
+  bandwidth?: BandwidthLimiter | null;
 }
