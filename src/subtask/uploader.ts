@@ -65,6 +65,8 @@ interface Lane {
   /** Append mode: remote files whose end was compared with ours on this connection. */
   trusted: Set<string>;
   loop: Promise<void> | null;
+  /** Connecting ahead of work (warmUp): not busy with an upload, so it must not count as one. */
+  warming?: boolean;
 }
 
 export class Uploader {
@@ -119,10 +121,12 @@ export class Uploader {
   warmUp(): void {
     if (this.#stopping || this.connected || this.#lanes.some((lane) => lane.loop)) return;
     const lane = this.#lane(0);
+    lane.warming = true;
     lane.loop = this.#connect(lane)
       .then(() => undefined)
       .finally(() => {
         lane.loop = null;
+        lane.warming = false;
         if (this.#available() > 0) this.#kick();
       });
   }
@@ -216,7 +220,9 @@ export class Uploader {
         logger.info(`Connected to ${lane.transport.description}`);
         this.#o.emit('connected', { target: lane.transport.description });
       }
-      this.#kick();
+      // Other lanes may start now. Not from a warm-up: its lane still counts as running here, so a
+      // kick would start a second lane (and a second login) for the one upload this lane takes next.
+      if (!lane.warming) this.#kick();
       return true;
     } catch (error) {
       await lane.transport.close();
