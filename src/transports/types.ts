@@ -68,8 +68,12 @@ export interface RemoteAppender {
   size(remotePath: string, signal: AbortSignal): Promise<number | null>;
   /** `length` bytes of the remote file from `start` (fewer only if the file is shorter). */
   read(remotePath: string, start: number, length: number, signal: AbortSignal): Promise<Buffer>;
-  /** Writes `localPath` from `localStart` onto the end of the existing remote file. */
-  write(request: AppendRequest): Promise<void>;
+  /**
+   * Writes `localPath` from `localStart` onto the end of the existing remote file. May resolve with
+   * the remote file's size after the write when the transport learnt it on the way (SFTP reads it
+   * from the open handle in the same round trip); the caller then skips its own size() check.
+   */
+  write(request: AppendRequest): Promise<number | void>;
 }
 
 /** One entry of a remote folder listing. */
