@@ -115,6 +115,11 @@ export class SftpTransport implements Transport {
       },
       ...this.#credentials(),
     };
+    // ssh2 asks with method "none" first, only to learn the allowed methods: one round trip for
+    // nothing, as we try ours in the same order anyway.
+    options.authHandler = (['password', 'publickey', 'agent'] as const).filter((method) =>
+      method === 'password' ? options.password !== undefined : method === 'publickey' ? options.privateKey !== undefined : options.agent !== undefined,
+    );
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
     // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
@@ -133,7 +138,9 @@ export class SftpTransport implements Transport {
     this.#inOrder = runsRequestsInOrder(client);
     this.#connection = new AbortController();
     if (this.#bandwidth) meterWrites(sftpOf(client), this.#bandwidth, this.#connection.signal);
-    this.#knownDirs.clear();
+    // knownDirs is kept across connections: a folder found or made a minute ago is there now, and
+    // checking again costs a round trip after every dead time. If it is gone, the upload fails with
+    // "no such file", forgets the folder, and the retry makes it again.
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
     if (!this.#posixRename) {
       this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
@@ -218,6 +225,7 @@ export class SftpTransport implements Transport {
       if (dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
       return { bytes };
     } catch (error) {
+      if (isNoSuchFile(error as Error)) this.#knownDirs.delete(dir);
       if (tempMayExist) this.#removeTemp(client, temp);
       throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
     } finally {
