@@ -152,7 +152,13 @@ export class Uploader {
     if (this.#stopping) return;
     const running = this.#lanes.filter((lane) => lane.loop).length;
     const wanted = this.connected ? Math.min(this.#o.transfers, this.#available(this.#o.transfers) + running) : Math.min(1, this.#available(1));
-    for (let index = 0; index < this.#o.transfers && this.#lanes.filter((lane) => lane.loop).length < wanted; index += 1) {
+    // Connected lanes first: a lane whose connect failed while another still counts as connected
+    // leaves the work to that one, which must then be the one started (not the failed lane again).
+    const order = Array.from({ length: this.#o.transfers }, (_, index) => index).sort(
+      (a, b) => Number(this.#lanes[b]?.connected ?? false) - Number(this.#lanes[a]?.connected ?? false),
+    );
+    for (const index of order) {
+      if (this.#lanes.filter((lane) => lane.loop).length >= wanted) break;
       const lane = this.#lane(index);
       if (lane.loop) continue;
       lane.loop = this.#run(lane).finally(() => {

@@ -96,6 +96,8 @@ export class FtpTransport implements Transport {
   #session: Session | null = null;
   readonly #strays: StrayTemps;
   readonly #bandwidth: BandwidthLimiter | null;
+  /** FEAT's answer per client, asked once while setting the client up. */
+  readonly #features = new WeakMap<Client, Map<string, string>>();
   /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -245,16 +247,36 @@ export class FtpTransport implements Transport {
       }
       stage = 'login';
       // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
-      await client.sendIgnoringError('OPTS UTF8 ON');
+      const utf8 = await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(username, password ?? '');
       stage = 'setup';
-      await client.useDefaultSettings();
+      await this.#useSettings(client, utf8.code < 400);
       return client;
     } catch (error) {
       client.close();
       throw this.#connectError(error, stage, signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * basic-ftp's useDefaultSettings() without its repeats, one round trip each on a slow link: FEAT
+   * once per client (kept for #learnServer), no STRU F (file structure is FTP's default), and
+   * OPTS UTF8 ON again only when the server refused it before login.
+   */
+  async #useSettings(client: Client, utf8Accepted: boolean): Promise<void> {
+    const features = await client.features();
+    this.#features.set(client, features);
+    const supportsMlsd = features.has('MLST');
+    if (supportsMlsd) client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
+    await client.send('TYPE I');
+    if (!utf8Accepted) await client.sendIgnoringError('OPTS UTF8 ON');
+    // Listing (`pushtask monitor`) parses these MLSD facts.
+    if (supportsMlsd) await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
+    if (client.ftp.hasTLS) {
+      await client.sendIgnoringError('PBSZ 0');
+      await client.sendIgnoringError('PROT P');
     }
   }
 
@@ -272,8 +294,9 @@ export class FtpTransport implements Transport {
 
   /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder. */
   async #learnServer(client: Client): Promise<Pick<Session, 'baseDir' | 'supportsMfmt'>> {
-    const features = await client.features();
+    const features = this.#features.get(client) ?? (await client.features());
     const { remoteDir } = this.#config;
+    if (remoteDir.startsWith('/')) return { baseDir: posix.normalize(remoteDir), supportsMfmt: features.has('MFMT') };
     let home: string | null = null;
     try {
       home = await client.pwd();
