@@ -69,7 +69,8 @@ interface DeliverySamples {
 async function deliveries(link: Link, mode: 'replace' | 'append', samples: number, pauseMs: number, deadTimeMs: number): Promise<DeliverySamples> {
   const file = path.join(link.work, `data-${(serial += 1)}.csv`);
   fs.writeFileSync(file, 'time,value,x,state\n');
-  const agent = await startAgent(link, { watch: [{ file, mode }], deadTimeMs });
+  // intervalMs 200: the agent's tick checks the dead time (default every 2 s).
+  const agent = await startAgent(link, { watch: [{ file, mode }], deadTimeMs, intervalMs: 200 });
   const result: DeliverySamples = { rtts: [], connections: [] };
   try {
     if (!(await nextUpload(agent.master, file, 0, 60_000))) throw new Error('the initial upload did not arrive within 60 s');

@@ -13,6 +13,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sftpTransportSchema } from '../../src/config/schema.js';
 import { startEmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
+import { BandwidthLimiter, parseBandwidthLimit } from '../../src/shared/bandwidth.js';
 import { SftpTransport } from '../../src/transports/sftp.js';
 import { StrayTemps } from '../../src/transports/strayTemps.js';
 import { sshdSkipReason, startSshd } from '../helpers/sshd.js';
@@ -94,7 +95,7 @@ const skipReason = sshdSkipReason();
 if (skipReason) console.warn(`Skipping the SFTP round-trip tests against OpenSSH: ${skipReason}`);
 
 describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order server)', () => {
-  async function setup(strays = new StrayTemps()) {
+  async function setup(strays = new StrayTemps(), bandwidth: BandwidthLimiter | null = null) {
     ws = createWorkspace();
     const sshd = (await startSshd())!;
     cleanups.push(() => sshd.stop());
@@ -106,7 +107,7 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
     fs.mkdirSync(remote);
     const config = sftpTransportSchema.parse({ type: 'sftp', host: '127.0.0.1', port: proxy.port, username: sshd.username, privateKey: sshd.privateKeyPath, knownHosts, remoteDir: remote });
     const make = () => {
-      const transport = new SftpTransport(config, { logger: pino({ level: 'silent' }), stateDir: ws.path('state'), strays });
+      const transport = new SftpTransport(config, { logger: pino({ level: 'silent' }), stateDir: ws.path('state'), strays, bandwidth });
       cleanups.push(() => transport.close());
       return transport;
     };
@@ -156,6 +157,25 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
       expect(proxy.turns).toBe(2);
       expect(fs.readFileSync(`${remote}/log.csv`)).toEqual(fs.readFileSync(ws.path('log.csv')));
     }
+  });
+
+  it('with a bandwidth limit, the WRITEs that wait for it stay ahead of the FSETSTAT and CLOSE sent with them', async () => {
+    const bandwidth = new BandwidthLimiter(parseBandwidthLimit('64k'));
+    const { remote, make } = await setup(new StrayTemps(), bandwidth);
+    const transport = make();
+    await transport.connect(signal());
+    const data = Buffer.alloc(40 * 1024, 'x'); // beyond the 16 KiB the bucket starts with: the WRITEs wait
+    for (let i = 0; i < 2; i += 1) {
+      ws.write('a.bin', data);
+      await transport.upload({ localPath: ws.path('a.bin'), remotePath: 'a.bin', mtime: new Date(), signal: signal() });
+      expect(fs.readFileSync(`${remote}/a.bin`)).toEqual(data);
+      await settle();
+    }
+    const before = data.length;
+    fs.appendFileSync(ws.path('a.bin'), Buffer.alloc(30 * 1024, 'y'));
+    await transport.append!.size('a.bin', signal());
+    await transport.append!.write({ localPath: ws.path('a.bin'), localStart: before, remotePath: 'a.bin', remoteSize: before, mtime: new Date(), signal: signal() });
+    expect(fs.readFileSync(`${remote}/a.bin`)).toEqual(fs.readFileSync(ws.path('a.bin')));
   });
 
   it('the spare a lost connection left is removed over the next connection, not piled up', async () => {
