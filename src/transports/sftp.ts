@@ -4,11 +4,11 @@
  * server offers it. A client is never reused after an error or `end()`: every connect makes a
  * fresh one.
  *
- * A small file (up to SMALL_FILE_BYTES) is read in one go (no thread-pool work for the local file)
- * and written into the *spare*, a temporary file opened after the previous upload (else an OPEN
- * first); OpenSSH gets its WRITEs, FSETSTAT and CLOSE at once, other servers (which may run
- * requests concurrently) the WRITEs first; the rename waits for all answers. On an open connection
- * that is two round trips with OpenSSH, three elsewhere (sftpPipeline.ts). Larger files go
+ * A small file (up to SMALL_FILE_BYTES) is read in one go (no thread-pool work for the local file).
+ * OpenSSH: it goes into the *spare*, a temporary file opened after the previous upload, with its
+ * WRITEs, FSETSTAT and CLOSE at once, then the rename: two round trips on an open connection.
+ * Other servers (which may run requests concurrently): OPEN, the WRITEs, FSETSTAT + CLOSE, the
+ * rename: four (sftpPipeline.ts). The rename always waits for all answers. Larger files go
  * through ssh2's `fastPut` (many requests in flight), then SETSTAT and the rename.
  */
 import { randomBytes } from 'node:crypto';
@@ -222,7 +222,9 @@ export class SftpTransport implements Transport {
         ({ size: bytes } = await fs.promises.stat(request.localPath));
       }
       await this.#replace(sftp, temp, target);
-      if (dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
+      // Spares only on OpenSSH, where they complete the 2-round-trip path; elsewhere an extra
+      // hidden file in the remote folder is not worth the one round trip it saves.
+      if (this.#inOrder && dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
       return { bytes };
     } catch (error) {
       if (isNoSuchFile(error as Error)) this.#knownDirs.delete(dir);

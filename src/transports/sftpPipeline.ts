@@ -3,7 +3,7 @@
  * request that waits for the answer before the next costs 100 ms; these helpers send the requests
  * that do not depend on each other's answers together.
  *
- * - A *spare*: after each upload into the remote folder, the next temporary file is opened ahead
+ * - A *spare* (OpenSSH only): after each upload into the remote folder, the next temporary file is opened ahead
  *   of time (off the delivery path), so the next small delivery needs no OPEN round trip. Its name
  *   is stable per agent spool, server and lane (`.pushtask-spare.<id>.pushtask-tmp`): after a
  *   crash the next process opens (truncates) the same empty file again, so crashes do not pile up

@@ -3,7 +3,7 @@
  * counted, not timed: a proxy with 15 ms of latency each way counts the client's *turns* (a burst
  * of client → server bytes after the server last spoke), which is the number of round trips the
  * client waited for. Against OpenSSH (runs requests in order): 2 per small delivery, 2 per
- * append; against the embedded server (may run requests concurrently): 3 per small delivery.
+ * append; against the embedded server (may run requests concurrently, no spare): 4.
  * Also: the spare temporary file is removed by close(), and one a lost connection left is
  * removed over the next connection.
  */
@@ -196,7 +196,7 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
 });
 
 describe('SFTP round trips against the embedded server (may run requests concurrently)', () => {
-  it('a small delivery takes 3 round trips: WRITEs, then FSETSTAT + CLOSE, then the rename', async () => {
+  it('a small delivery takes 4 round trips (OPEN, WRITEs, FSETSTAT + CLOSE, rename) and leaves no spare', async () => {
     ws = createWorkspace();
     const server = await startEmbeddedSftpServer({ root: ws.path('server'), username: 'u', password: 'pw' });
     cleanups.push(() => server.close());
@@ -212,7 +212,8 @@ describe('SFTP round trips against the embedded server (may run requests concurr
     ws.write('a.csv', 'x\ny\n');
     proxy.reset();
     await transport.upload({ localPath: ws.path('a.csv'), remotePath: 'a.csv', mtime: new Date(), signal: signal() });
-    expect(proxy.turns).toBe(3);
+    expect(proxy.turns).toBe(4);
     expect(fs.readFileSync(ws.path('server', 'in', 'a.csv'), 'utf8')).toBe('x\ny\n');
+    expect(spares(ws.path('server', 'in'))).toEqual([]);
   });
 });
