@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks and prints numbers (never pass/fail): `npx tsx bench/run.ts`
- *   --only <name>   run one benchmark (notify, latency, idle, sftp, append, monitor, s3); may be repeated or comma-separated
+ *   --only <name>   run one benchmark (notify, latency, idle, sftp, append, monitor, s3, link); may be repeated or comma-separated
  *   --quick         shorter windows and fewer samples (a smoke run; do not quote its numbers)
  * The summary is also written to bench/results/latest.json.
  */
@@ -12,12 +12,13 @@ import { appendBench } from './append.js';
 import { idleBench } from './idle.js';
 import { latencyBench } from './latency.js';
 import { monitorBench } from './monitor.js';
+import { linkBench } from './link.js';
 import { fmt, loadAverage, repoRoot, type Bench, type Row } from './lib.js';
 import { notifyBench } from './notify.js';
 import { s3Bench } from './s3.js';
 import { sftpBench } from './sftp.js';
 
-const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench, monitor: monitorBench, s3: s3Bench };
+const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench, monitor: monitorBench, s3: s3Bench, link: linkBench };
 
 function usageError(message: string): never {
   console.error(`bench/run.ts: ${message}`);

@@ -63,6 +63,8 @@ export interface ResolvedConfig {
   autoFlush: boolean;
   gracefulTimeoutMs: number;
   operationTimeoutMs: number;
+  /** `bandwidthLimit` as written (checked by the schema); the agent builds its limiter from it. */
+  bandwidthLimit?: number | string;
   /** Folder of the first watch entry: heartbeat files and archival start here. */
   dataDir: string;
   spoolDir: string;
@@ -234,6 +236,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     autoFlush: config.autoFlush,
     gracefulTimeoutMs: config.gracefulTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
+    ...(config.bandwidthLimit === undefined ? {} : { bandwidthLimit: config.bandwidthLimit }),
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },

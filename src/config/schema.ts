@@ -4,6 +4,7 @@
  * an example per field from examples.ts); test/unit/readme.test.ts keeps the two in step.
  */
 import { z } from 'zod';
+import { parseBandwidthLimit } from '../shared/bandwidth.js';
 
 const positiveInt = () => z.number().int().positive();
 const nonNegativeInt = () => z.number().int().nonnegative();
@@ -110,6 +111,10 @@ export const sftpTransportSchema = z
       .optional()
       .describe("Pin the server's host key: `'SHA256:…'` (as `ssh-keygen -lf` prints it), or `'accept-new'` to pin it on first use. Without it, `knownHosts` decides."),
     knownHosts: z.string().optional().describe('known_hosts file used when `hostKey` is not set; default `~/.ssh/known_hosts`.'),
+    compress: z
+      .boolean()
+      .default(false)
+      .describe('Offer SSH compression (`zlib@openssh.com`, then `zlib`): fewer bytes for text such as CSV on a slow or metered link, more CPU; the server decides.'),
   })
   .strict();
 
@@ -238,6 +243,20 @@ export const configSchema = z
     autoFlush: z.boolean().default(true).describe('Flush data held back by burst mode automatically when its burst expires.'),
     gracefulTimeoutMs: nonNegativeInt().default(10_000).describe('How long `stop({ forceKill: false })` waits for the upload in flight before killing (ms).'),
     operationTimeoutMs: positiveInt().default(30_000).describe('Timeout of every single transport operation: connect, upload (ms).'),
+    bandwidthLimit: z
+      .union([z.number().nonnegative(), z.string()])
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value === undefined) return;
+        try {
+          parseBandwidthLimit(value);
+        } catch (error) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+        }
+      })
+      .describe(
+        "Upload limit shared by all transfers: bytes per second, or rclone's `--bwlimit` syntax: `'512k'`, `'08:00,512k 19:00,off'` (local times; k/M/G are KiB/MiB/GiB; `off` or 0 for none). Not applied to the local transport.",
+      ),
     spoolDir: z.string().min(1).optional().describe('Spool folder for snapshots and state; default `<first watched folder>/upload/<transport type>`.'),
     heartbeat: heartbeatSchema.default({ intervalSec: 0 }).describe('Periodic `<name>.heartbeat` files that tell a monitor this client is alive.'),
     archive: z

@@ -426,7 +426,9 @@ export async function startEmbeddedSftpServer(options: EmbeddedSftpServerOptions
   if (options.authorizedKey !== undefined) credentials.key = parseOneKey(options.authorizedKey, 'authorizedKey');
   const posixRename = options.supportPosixRename ?? true;
 
-  const ssh = new Server({ hostKeys: [hostKey] }, (client: Connection) => {
+  // No compression: ssh2's server throws "Invalid Zlib instance" from a closing channel after a
+  // compressed session ends (an uncaught exception that would take the host process down).
+  const ssh = new Server({ hostKeys: [hostKey], algorithms: { compress: ['none'] } }, (client: Connection) => {
     client.on('error', () => undefined); // a client vanishing mid-transfer is routine
     client.on('authentication', (ctx) => authenticate(ctx, credentials));
     client.on('ready', () => {
@@ -440,6 +442,9 @@ export async function startEmbeddedSftpServer(options: EmbeddedSftpServerOptions
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
+    // Replies are small and come in pairs (FSETSTAT + CLOSE): with Nagle's algorithm the second
+    // waits for the client's delayed ACK, about 40 ms on Linux.
+    socket.setNoDelay(true);
     ssh.injectSocket(socket);
   });
   const host = options.host ?? '127.0.0.1';

@@ -17,6 +17,7 @@ import { Ledger } from '../spool/ledger.js';
 import { EMPTY_BASE, Spool, type AppendBase, type SnapshotKind } from '../spool/spool.js';
 import { loadTransport, type TransportFactory } from '../transports/index.js';
 import { StrayTemps } from '../transports/strayTemps.js';
+import { bandwidthLimiterFor, lowestRate, parseBandwidthLimit } from '../shared/bandwidth.js';
 import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
 import { HeartbeatSchedule, heartbeatFile, heartbeatGraceSec, writeHeartbeat } from './heartbeat.js';
 import { FileSidecarWatcher, SidecarClock, sidecarMtime } from './sidecars.js';
@@ -76,7 +77,9 @@ export class Agent {
   /** Loads the configured transport's module, then builds the agent. */
   static async create(config: ResolvedConfig, logger: Logger, emit: Emit): Promise<Agent> {
     const strays = new StrayTemps();
-    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir, strays });
+    // Local copies are exempt: they never cross a link pushtask could meter (README, decisions).
+    const bandwidth = config.transport.type === 'local' ? null : bandwidthLimiterFor(config.bandwidthLimit);
+    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir, strays, bandwidth });
     return new Agent(config, logger, emit, makeTransport, strays);
   }
 
@@ -119,6 +122,7 @@ export class Agent {
       status: this.#status,
       retry: config.retry,
       operationTimeoutMs: config.operationTimeoutMs,
+      ...slowestShare(config, transfers),
       deadTimeMs: config.deadTimeMs,
       logger,
       emit: tracked,
@@ -389,4 +393,11 @@ interface SnapshotTarget {
 
 function stateKey(file: string, size: number, mtimeMs: number): string {
   return `${file}\0${size}\0${mtimeMs}`;
+}
+
+/** One lane's share of the lowest rate `bandwidthLimit` ever allows, for the uploader's timeouts. */
+function slowestShare(config: ResolvedConfig, transfers: number): { slowestBytesPerSecond?: number } {
+  if (config.transport.type === 'local' || config.bandwidthLimit === undefined) return {};
+  const lowest = lowestRate(parseBandwidthLimit(config.bandwidthLimit));
+  return lowest === null ? {} : { slowestBytesPerSecond: lowest / transfers };
 }

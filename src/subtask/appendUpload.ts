@@ -64,7 +64,7 @@ export async function appendSnapshot(snapshot: Snapshot, context: AppendContext)
   }
   trusted.add(snapshot.remotePath);
   if (plan.from === end) return { kind: 'appended', bytes: 0, remoteSizeBefore: plan.from };
-  await appender.write({
+  const written = await appender.write({
     localPath: snapshot.dataPath,
     localStart: plan.from - appendFrom,
     remotePath: snapshot.remotePath,
@@ -72,7 +72,7 @@ export async function appendSnapshot(snapshot: Snapshot, context: AppendContext)
     mtime: new Date(snapshot.mtimeMs),
     signal,
   });
-  const after = await appender.size(snapshot.remotePath, signal);
+  const after = typeof written === 'number' ? written : await appender.size(snapshot.remotePath, signal);
   if (after !== end) {
     trusted.delete(snapshot.remotePath);
     throw new PushtaskError(

@@ -40,6 +40,11 @@ export interface UploaderOptions {
   status: StatusReporter;
   retry: RetryConfig;
   operationTimeoutMs: number;
+  /**
+   * The slowest rate one upload can count on under `bandwidthLimit` (its lowest rate shared by all
+   * lanes), bytes per second: an upload's timeout allows for it. Absent: no limit.
+   */
+  slowestBytesPerSecond?: number;
   deadTimeMs: number;
   logger: Logger;
   emit: Emit;
@@ -64,6 +69,8 @@ interface Lane {
   loop: Promise<void> | null;
   /** An extra connection on this lane failed: not tried again before this time (ms since epoch). */
   extraRetryAt: number;
+  /** Connecting ahead of work (warmUp): not busy with an upload, so it must not count as one. */
+  warming?: boolean;
 }
 
 export class Uploader {
@@ -134,10 +141,12 @@ export class Uploader {
   warmUp(): void {
     if (this.#stopping || this.connected || this.#lanes.some((lane) => lane.loop)) return;
     const lane = this.#lane(0);
+    lane.warming = true;
     lane.loop = this.#connect(lane)
       .then(() => undefined)
       .finally(() => {
         lane.loop = null;
+        lane.warming = false;
         if (this.#available() > 0) this.#kick();
       });
   }
@@ -244,7 +253,9 @@ export class Uploader {
         logger.info(`Connected to ${lane.transport.description}`);
         this.#o.emit('connected', { target: lane.transport.description });
       }
-      this.#kick();
+      // Other lanes may start now. Not from a warm-up: its lane still counts as running here, so a
+      // kick would start a second lane (and a second login) for the one upload this lane takes next.
+      if (!lane.warming) this.#kick();
       return true;
     } catch (error) {
       await lane.transport.close();
@@ -264,7 +275,7 @@ export class Uploader {
     const started = this.#now();
     const bytes = await withTimeout(
       (signal) => this.#send(lane, snapshot, signal),
-      uploadTimeout(operationTimeoutMs, payloadBytes(snapshot)),
+      uploadTimeout(operationTimeoutMs, payloadBytes(snapshot), this.#o.slowestBytesPerSecond),
       this.#operations.signal,
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
     );
@@ -454,9 +465,12 @@ export class Uploader {
   }
 }
 
-/** A big file gets more time than one operation: at least 1 MB/s before we call it stuck. */
-function uploadTimeout(operationTimeoutMs: number, bytes: number): number {
-  return operationTimeoutMs + Math.ceil(bytes / 1_000_000) * 1000;
+/**
+ * A big file gets more time than one operation: at least 1 MB/s before we call it stuck, or the
+ * bandwidth limit's slowest share when that is less.
+ */
+function uploadTimeout(operationTimeoutMs: number, bytes: number, slowestBytesPerSecond = Infinity): number {
+  return operationTimeoutMs + Math.ceil(bytes / Math.min(1_000_000, slowestBytesPerSecond)) * 1000;
 }
 
 function formatDelay(ms: number): string {

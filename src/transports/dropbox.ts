@@ -14,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Dropbox, DropboxResponseError, type files } from 'dropbox';
 import type { DropboxTransportConfig } from '../config/schema.js';
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import type { Logger } from '../shared/logger.js';
 import { PushtaskError, type PushtaskErrorCode, errorMessage } from '../shared/errors.js';
 import {
@@ -66,6 +67,7 @@ export class DropboxTransport implements Transport {
   readonly #singleMax: number;
   readonly #chunk: number;
   readonly #logger: Logger;
+  readonly #bandwidth: BandwidthLimiter | null;
 
   constructor(config: DropboxTransportConfig, context: TransportContext, options: DropboxTransportOptions = {}) {
     // Dropbox paths are absolute; '' and 'pushtask' mean '/' and '/pushtask'.
@@ -74,6 +76,7 @@ export class DropboxTransport implements Transport {
     this.#appKey = config.appKey;
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#logger = context.logger;
+    this.#bandwidth = context.bandwidth ?? null;
     this.#singleMax = Math.min(options.singleUploadMaxBytes ?? DROPBOX_SINGLE_UPLOAD_MAX_BYTES, DROPBOX_SINGLE_UPLOAD_MAX_BYTES);
     this.#chunk = Math.min(options.chunkBytes ?? DROPBOX_CHUNK_BYTES, DROPBOX_SINGLE_UPLOAD_MAX_BYTES);
     if (!(this.#chunk > 0)) throw new RangeError(`chunkBytes must be positive, got ${options.chunkBytes}`);
@@ -145,7 +148,11 @@ export class DropboxTransport implements Transport {
     }
   }
 
-  /** Nothing to hang up: HTTP connections are pooled by fetch. The token is kept for the next connect. */
+  /**
+   * Nothing to hang up: HTTP connections are pooled by fetch. The token is kept for the next connect.
+   * Node's fetch (undici) keeps connections alive between requests and turns Nagle's algorithm off
+   * on every socket it opens (TCP_NODELAY), so small requests neither wait for ACKs nor reconnect.
+   */
   async close(): Promise<void> {}
 
   async #uploadWhole(handle: fs.FileHandle, size: number, commit: CommitInfo, hasher: DropboxContentHasher, signal: AbortSignal): Promise<FileMetadata> {
@@ -235,7 +242,13 @@ export class DropboxTransport implements Transport {
   #client(token: string, signal: AbortSignal): Dropbox {
     const fetchImpl = this.#fetch;
     const baseUrl = this.#baseUrl;
-    const fetch = async (url: string, init: RequestInit) => withBufferMethod(await fetchImpl(rerouteUrl(url, baseUrl), { ...init, signal }));
+    const bandwidth = this.#bandwidth;
+    const fetch = async (url: string, init: RequestInit) => {
+      // bandwidthLimit: a request body leaves whole once the bucket has paid for it, so the limit
+      // holds on average over a chunk (DROPBOX_CHUNK_BYTES), not within it.
+      if (bandwidth) await bandwidth.take(bodyBytes(init.body), signal);
+      return withBufferMethod(await fetchImpl(rerouteUrl(url, baseUrl), { ...init, signal }));
+    };
     return new Dropbox({ accessToken: token, fetch });
   }
 
@@ -439,4 +452,12 @@ function safeOrigin(url: string): string {
   } catch {
     return 'a custom base URL';
   }
+}
+
+/** Bytes of a request body as the SDK sends them (a Buffer for uploads, a string for RPC calls). */
+function bodyBytes(body: RequestInit['body']): number {
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof ArrayBuffer) return body.byteLength;
+  if (ArrayBuffer.isView(body)) return body.byteLength;
+  return 0;
 }

@@ -16,6 +16,7 @@ import fs from 'node:fs/promises';
 import { posix } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
@@ -24,6 +25,8 @@ import type { Logger } from '../shared/logger.js';
 import { shortenName } from '../shared/atomicCopy.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
 import { StrayTemps } from './strayTemps.js';
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
+import { meteredReadStream } from '../shared/meteredStream.js';
 import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
@@ -53,6 +56,18 @@ const CERTIFICATE_ERRORS = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/**
+ * Data connections without Nagle's algorithm: the last short segment of an upload would otherwise
+ * wait for the ACK of the one before (up to the server's delayed-ACK time) before the 226 can
+ * come. basic-ftp makes every data socket with `_newSocket()` (its test seam), so this one place
+ * covers passive and extended-passive connections.
+ */
+function noDelayOnDataSockets(client: Client): void {
+  const context = client.ftp as unknown as { _newSocket(): Socket };
+  const make = context._newSocket.bind(context);
+  context._newSocket = () => make().setNoDelay(true);
+}
+
 /** Where a connection attempt failed: decides which error the user gets. */
 type Stage = 'connect' | 'tls' | 'login' | 'setup';
 
@@ -80,6 +95,9 @@ export class FtpTransport implements Transport {
   readonly #logger: Logger;
   #session: Session | null = null;
   readonly #strays: StrayTemps;
+  readonly #bandwidth: BandwidthLimiter | null;
+  /** FEAT's answer per client, asked once while setting the client up. */
+  readonly #features = new WeakMap<Client, Map<string, string>>();
   /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -88,6 +106,7 @@ export class FtpTransport implements Transport {
     this.#port = config.port ?? (config.secure === 'implicit' ? 990 : 21);
     this.#logger = context.logger;
     this.#strays = context.strays ?? new StrayTemps();
+    this.#bandwidth = context.bandwidth ?? null;
     this.description = describeTarget(config, this.#port);
     if (config.secure === false) {
       this.#warnOnce(
@@ -146,7 +165,7 @@ export class FtpTransport implements Transport {
     write: (request) =>
       this.#inSession('append to', request.remotePath, request.signal, async (session, target) => {
         // APPE writes at the server's end of the file, which the uploader has just checked is `remoteSize`.
-        await session.client.appendFrom(createReadStream(request.localPath, { start: request.localStart }), target);
+        await session.client.appendFrom(this.#source(request.localPath, request.localStart, request.signal), target);
         if (session.supportsMfmt) await this.#setMtime(session.client, target, request.mtime);
       }),
   };
@@ -207,6 +226,7 @@ export class FtpTransport implements Transport {
   async #openClient(signal: AbortSignal): Promise<Client> {
     const tlsOptions = await this.#tlsOptions();
     const client = new Client(CLIENT_TIMEOUT_MS);
+    noDelayOnDataSockets(client);
     client.ftp.log = (message: string) => this.#logger.trace(`ftp ${this.#hostPort()}: ${message}`);
     const onAbort = () => client.close();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -219,22 +239,44 @@ export class FtpTransport implements Transport {
       } else {
         await client.connect(host, this.#port);
       }
+      // Commands wait for replies; Nagle's algorithm would hold a command behind the last ACK.
+      client.ftp.socket.setNoDelay(true);
       if (secure === true) {
         stage = 'tls';
         await client.useTLS(tlsOptions);
       }
       stage = 'login';
       // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
-      await client.sendIgnoringError('OPTS UTF8 ON');
+      const utf8 = await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(username, password ?? '');
       stage = 'setup';
-      await client.useDefaultSettings();
+      await this.#useSettings(client, utf8.code < 400);
       return client;
     } catch (error) {
       client.close();
       throw this.#connectError(error, stage, signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * basic-ftp's useDefaultSettings() without its repeats, one round trip each on a slow link: FEAT
+   * once per client (kept for #learnServer), no STRU F (file structure is FTP's default), and
+   * OPTS UTF8 ON again only when the server refused it before login.
+   */
+  async #useSettings(client: Client, utf8Accepted: boolean): Promise<void> {
+    const features = await client.features();
+    this.#features.set(client, features);
+    const supportsMlsd = features.has('MLST');
+    if (supportsMlsd) client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
+    await client.send('TYPE I');
+    if (!utf8Accepted) await client.sendIgnoringError('OPTS UTF8 ON');
+    // Listing (`pushtask monitor`) parses these MLSD facts.
+    if (supportsMlsd) await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
+    if (client.ftp.hasTLS) {
+      await client.sendIgnoringError('PBSZ 0');
+      await client.sendIgnoringError('PROT P');
     }
   }
 
@@ -252,8 +294,9 @@ export class FtpTransport implements Transport {
 
   /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder. */
   async #learnServer(client: Client): Promise<Pick<Session, 'baseDir' | 'supportsMfmt'>> {
-    const features = await client.features();
+    const features = this.#features.get(client) ?? (await client.features());
     const { remoteDir } = this.#config;
+    if (remoteDir.startsWith('/')) return { baseDir: posix.normalize(remoteDir), supportsMfmt: features.has('MFMT') };
     let home: string | null = null;
     try {
       home = await client.pwd();
@@ -276,7 +319,7 @@ export class FtpTransport implements Transport {
     await request.onTemporaryName?.(temp);
     try {
       if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
-      await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : request.localPath, temp);
+      await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : this.#source(request.localPath, 0, request.signal), temp);
       client.trackProgress();
       await this.#verifySize(client, temp, size);
       if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
@@ -288,6 +331,12 @@ export class FtpTransport implements Transport {
       else await client.sendIgnoringError(`DELE ${temp}`).catch(() => this.#strays.note(temp));
       throw error;
     }
+  }
+
+  /** What a data connection sends: the file, paced by `bandwidthLimit` when one is set. */
+  #source(localPath: string, start: number, signal: AbortSignal): Readable | string {
+    if (this.#bandwidth) return meteredReadStream(localPath, start, this.#bandwidth, signal);
+    return start === 0 ? localPath : createReadStream(localPath, { start });
   }
 
   /** pure-ftpd and others answer 226 to a STOR whose data connection was cut: trust only SIZE. */

@@ -4,14 +4,12 @@
  * server offers it. A client is never reused after an error or `end()`: every connect makes a
  * fresh one.
  *
- * A small file (up to SMALL_FILE_BYTES) is read in one go and sent as OPEN, then all its WRITEs at
- * once, then FSETSTAT (the mtime) and CLOSE together, then the rename: four round trips, and no
- * thread-pool work for the local file. Each step waits for the replies of the one before, so a
- * server that runs requests concurrently (allowed for different files, and our embedded server
- * does) can never close before the data is written or apply the mtime before a write; the
- * FSETSTAT/CLOSE pair is the only one sent together, and a server that closed first fails the
- * FSETSTAT, which then falls back to SETSTAT by path. Larger files go through ssh2's `fastPut`
- * (many requests in flight), then SETSTAT and the rename.
+ * A small file (up to SMALL_FILE_BYTES) is read in one go (no thread-pool work for the local file).
+ * OpenSSH: it goes into the *spare*, a temporary file opened after the previous upload, with its
+ * WRITEs, FSETSTAT and CLOSE at once, then the rename: two round trips on an open connection.
+ * Other servers (which may run requests concurrently): OPEN, the WRITEs, FSETSTAT + CLOSE, the
+ * rename: four (sftpPipeline.ts). The rename always waits for all answers. Larger files go
+ * through ssh2's `fastPut` (many requests in flight), then SETSTAT and the rename.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -26,6 +24,9 @@ import type { Logger } from '../shared/logger.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
+import { meterWrites } from './sftpMeter.js';
+import { AppendHandles, Spare, appendOnHandle, callback, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import { forEachChunk } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
@@ -62,6 +63,14 @@ export class SftpTransport implements Transport {
   #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
   readonly #strays: StrayTemps;
+  readonly #bandwidth: BandwidthLimiter | null;
+  /** Aborted when this connection closes: ends its writes' waits for the bandwidth limit. */
+  #connection = new AbortController();
+  /** Round-trip savers (sftpPipeline.ts): the next temp file opened ahead, append handles, server order. */
+  readonly #spare: Spare;
+  readonly #spareDir: string;
+  readonly #appendHandles = new AppendHandles();
+  #inOrder = false;
 
   constructor(config: SftpTransportConfig, context: TransportContext) {
     this.#config = config;
@@ -69,6 +78,9 @@ export class SftpTransport implements Transport {
     this.description = `sftp://${config.username}@${config.host}:${config.port}/${config.remoteDir.replace(/^\/+/, '')}`;
     this.#hostKeyPolicy = hostKeyPolicyOf(config, context.stateDir);
     this.#strays = context.strays ?? new StrayTemps();
+    this.#bandwidth = context.bandwidth ?? null;
+    this.#spareDir = path.posix.dirname(joinRemote(config.remoteDir, 'spare'));
+    this.#spare = new Spare(spareName(this.#spareDir, `${context.stateDir}|${config.username}@${config.host}:${config.port}|${config.remoteDir}`));
   }
 
   async connect(signal: AbortSignal): Promise<void> {
@@ -78,7 +90,9 @@ export class SftpTransport implements Transport {
     // so the next upload fails fast and the uploader reconnects instead of using a dead client.
     const lost = (what: string) => () => {
       this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
-      if (this.#client === client) this.#client = null;
+      if (this.#client !== client) return;
+      this.#client = null;
+      this.#forgetHandles();
     };
     const client: SftpClient = new SftpClient('pushtask', {
       error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(),
@@ -93,6 +107,8 @@ export class SftpTransport implements Transport {
       readyTimeout: 20_000,
       keepaliveInterval: KEEPALIVE_MS,
       keepaliveCountMax: 3,
+      // zlib@openssh.com starts after login, so a password or key is never compressed.
+      ...(this.#config.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
       hostVerifier: (key: Buffer) => {
         const decision = verifyHostKey(this.#hostKeyPolicy, host, port, key);
         refusal = decision.reason;
@@ -100,8 +116,17 @@ export class SftpTransport implements Transport {
       },
       ...this.#credentials(),
     };
+    // ssh2 asks with method "none" first, only to learn the allowed methods: one round trip for
+    // nothing, as we try ours in the same order anyway.
+    options.authHandler = (['password', 'publickey', 'agent'] as const).filter((method) =>
+      method === 'password' ? options.password !== undefined : method === 'publickey' ? options.privateKey !== undefined : options.agent !== undefined,
+    );
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
+    // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
+    // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
+    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void } }).client;
+    ssh.once('connect', () => ssh.setNoDelay(true));
     try {
       await client.connect(options);
     } catch (error) {
@@ -111,7 +136,12 @@ export class SftpTransport implements Transport {
       signal.removeEventListener('abort', onAbort);
     }
     this.#client = client;
-    this.#knownDirs.clear();
+    this.#inOrder = runsRequestsInOrder(client);
+    this.#connection = new AbortController();
+    if (this.#bandwidth) meterWrites(sftpOf(client), this.#bandwidth, this.#connection.signal);
+    // knownDirs is kept across connections: a folder found or made a minute ago is there now, and
+    // checking again costs a round trip after every dead time. If it is gone, the upload fails with
+    // "no such file", forgets the folder, and the retry makes it again.
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
     if (!this.#posixRename) {
       this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
@@ -167,27 +197,35 @@ export class SftpTransport implements Transport {
     if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
     const target = joinRemote(this.#config.remoteDir, request.remotePath);
     const dir = path.posix.dirname(target);
-    const temp = `${dir}/.${shortenName(path.posix.basename(target))}.${this.#tempPrefix}${(this.#tempCounter += 1).toString(36)}.pushtask-tmp`;
+    let temp = `${dir}/.${shortenName(path.posix.basename(target))}.${this.#tempPrefix}${(this.#tempCounter += 1).toString(36)}.pushtask-tmp`;
     const onAbort = () => void this.close();
     request.signal.addEventListener('abort', onAbort, { once: true });
     const sftp = sftpOf(client);
+    this.#appendHandles.release(sftp); // an append handle size() opened for a file now replaced whole
     let tempMayExist = false;
     try {
       await this.#ensureDir(client, dir);
       const seconds = request.mtime.getTime() / 1000;
       const small = readSmallFile(request.localPath);
       let bytes: number;
+      // A small file goes into the spare opened after the last upload, if there is one here.
+      const spare = small && dir === this.#spareDir ? await this.#spare.take() : null;
+      if (spare) temp = this.#spare.path;
       await request.onTemporaryName?.(temp);
       tempMayExist = true;
       if (small) {
-        await putSmall(sftp, small, temp, seconds);
+        await putSmallOnHandle(sftp, spare ?? (await openFile(sftp, temp, 'w')), small, temp, seconds, this.#inOrder);
         bytes = small.length;
       } else {
         bytes = await this.#putLarge(client, request, temp, seconds);
       }
       await this.#replace(sftp, temp, target);
+      // Spares only on OpenSSH, where they complete the 2-round-trip path; elsewhere an extra
+      // hidden file in the remote folder is not worth the one round trip it saves.
+      if (this.#inOrder && dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
       return { bytes };
     } catch (error) {
+      if (isNoSuchFile(error as Error)) this.#knownDirs.delete(dir);
       if (tempMayExist) this.#removeTemp(client, temp);
       throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
     } finally {
@@ -271,7 +309,8 @@ export class SftpTransport implements Transport {
     size: (remotePath, signal) =>
       this.#remoteOperation('reading the size of', remotePath, signal, async (sftp, target) => {
         try {
-          const stats = await callback<{ size: number }>((done) => sftp.stat(target, done));
+          // In-order servers: the OPEN for the write that usually follows goes out with the STAT.
+          const stats = this.#inOrder ? await this.#appendHandles.sizeAndOpen(sftp, target) : await callback<{ size: number }>((done) => sftp.stat(target, done));
           return stats.size;
         } catch (error) {
           if ((error as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return null;
@@ -302,7 +341,11 @@ export class SftpTransport implements Transport {
     write: (request) =>
       this.#remoteOperation('appending to', request.remotePath, request.signal, async (sftp, target) => {
         try {
-          await appendTo(sftp, target, request);
+          const handle = await this.#appendHandles.take(sftp, target);
+          const small = handle ? readSmallFile(request.localPath, request.localStart) : null;
+          if (handle && small) return await appendOnHandle(sftp, handle, small, request.remoteSize, request.mtime.getTime() / 1000);
+          if (handle) void callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
+          return await appendTo(sftp, target, request);
         } catch (error) {
           if (isOutOfOrderRefusal(error) && inOrderServers.learn(this.#serverKey)) {
             this.#logger.warn(`The SFTP server ${this.#server} accepts writes only in order and cannot append (${errorMessage(error)}); sending whole files to it from now on`);
@@ -333,11 +376,24 @@ export class SftpTransport implements Transport {
     const client = this.#client;
     this.#client = null;
     if (!client) return;
+    this.#connection.abort(new PushtaskError('UPLOAD_FAILED', `The connection to ${this.description} was closed`));
+    const sftp = sftpOf(client);
+    const goodbye = async () => {
+      this.#appendHandles.release(sftp);
+      await this.#spare.discard(sftp).catch(() => undefined);
+      await client.end();
+    };
     try {
-      await Promise.race([client.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      await Promise.race([goodbye(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     } catch {
       // Already gone.
     }
+  }
+
+  /** The connection is gone with its handles; the spare file stays until a later connection removes it. */
+  #forgetHandles(): void {
+    this.#appendHandles.forget();
+    if (this.#spare.forget()) this.#strays.note(this.#spare.path);
   }
 
   async list(remoteDir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
@@ -476,15 +532,15 @@ function extensionsOf(sftp: SFTPWrapper): Record<string, string> {
   return (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
 }
 
-/** The whole file when it is small (one synchronous read of a spool file just written), else null. */
-function readSmallFile(file: string): Buffer | null {
+/** The file from `start` when that is small (one synchronous read of a spool file just written), else null. */
+function readSmallFile(file: string, start = 0): Buffer | null {
   const fd = fs.openSync(file, 'r');
   try {
-    const { size } = fs.fstatSync(fd);
+    const size = Math.max(0, fs.fstatSync(fd).size - start);
     if (size > SMALL_FILE_BYTES) return null;
     const data = Buffer.allocUnsafe(size);
     for (let done = 0; done < size; ) {
-      const read = fs.readSync(fd, data, done, size - done, done);
+      const read = fs.readSync(fd, data, done, size - done, start + done);
       if (read === 0) return data.subarray(0, done); // shrank meanwhile: not for a spool snapshot
       done += read;
     }
@@ -492,25 +548,6 @@ function readSmallFile(file: string): Buffer | null {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** OPEN; every WRITE at once; FSETSTAT and CLOSE together (see the module comment). */
-async function putSmall(sftp: SFTPWrapper, data: Buffer, temp: string, seconds: number): Promise<void> {
-  const handle = await callback<Buffer>((done) => sftp.open(temp, 'w', done));
-  const maxWrite = Math.max(1024, (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32_768);
-  const writes: Promise<void>[] = [];
-  for (let offset = 0; offset < data.length; offset += maxWrite) {
-    const length = Math.min(maxWrite, data.length - offset);
-    writes.push(callback<void>((done) => sftp.write(handle, data, offset, length, offset, done)));
-  }
-  const written = await Promise.allSettled(writes);
-  const [timed, closed] = await Promise.allSettled([
-    callback<void>((done) => sftp.futimes(handle, seconds, seconds, done)),
-    callback<void>((done) => sftp.close(handle, done)),
-  ]);
-  for (const outcome of [...written, closed]) if (outcome.status === 'rejected') throw outcome.reason;
-  // No FSETSTAT (or the server closed the handle first): set the mtime by path.
-  if (timed.status === 'rejected') await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
 }
 
 /** OPEN (truncating); writes in order, PUT_CONCURRENCY × the largest write in flight; FSETSTAT and CLOSE. */
@@ -536,8 +573,4 @@ async function putInOrder(sftp: SFTPWrapper, request: UploadRequest, temp: strin
 
 function isNoSuchFile(error: Error): boolean {
   return (error as { code?: unknown }).code === 2; // SSH_FX_NO_SUCH_FILE
-}
-
-function callback<T>(start: (done: (error?: Error | null, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value as T))));
 }

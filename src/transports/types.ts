@@ -2,6 +2,7 @@
  * The one interface every transport implements. Transports know nothing of retries, dead time,
  * spools or events: the subtask's uploader wraps them with all of that.
  */
+import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import type { Logger } from '../shared/logger.js';
 import type { StrayTemps } from './strayTemps.js';
 
@@ -89,8 +90,12 @@ export interface RemoteAppender {
   size(remotePath: string, signal: AbortSignal): Promise<number | null>;
   /** `length` bytes of the remote file from `start` (fewer only if the file is shorter). */
   read(remotePath: string, start: number, length: number, signal: AbortSignal): Promise<Buffer>;
-  /** Writes `localPath` from `localStart` onto the end of the existing remote file. */
-  write(request: AppendRequest): Promise<void>;
+  /**
+   * Writes `localPath` from `localStart` onto the end of the existing remote file. May resolve with
+   * the remote file's size after the write when the transport learnt it on the way (SFTP reads it
+   * from the open handle in the same round trip); the caller then skips its own size() check.
+   */
+  write(request: AppendRequest): Promise<number | void>;
 }
 
 /** One entry of a remote folder listing. */
@@ -112,4 +117,9 @@ export interface TransportContext {
    * it each transport keeps its own list.
    */
   strays?: StrayTemps;
+  /**
+   * The agent-wide `bandwidthLimit`, shared by every lane; transports `take()` bytes from it right
+   * before they leave. Absent: no limit.
+   */
+  bandwidth?: BandwidthLimiter | null;
 }

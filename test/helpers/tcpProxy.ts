@@ -145,7 +145,9 @@ export async function startTcpProxy(
       return;
     }
     accepted++;
-    const upstream = net.connect(targetPort, targetHost);
+    // A real link forwards packets as they come: no Nagle's algorithm in the middle of it.
+    client.setNoDelay(true);
+    const upstream = net.connect({ port: targetPort, host: targetHost, noDelay: true });
     const connection: Connection = { dead: outage === 'drop', release: [] };
     connectionsOpen.add(connection);
     sockets.add(client);

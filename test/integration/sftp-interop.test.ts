@@ -46,7 +46,7 @@ for (const server of servers) {
       daemon = (await server.start())!;
       ws = createWorkspace();
       const local = ws.write('big.bin', randomBytes(3_000_000));
-      const sftp = new SftpTransport({ ...transport(daemon), agent: false, transfers: 1 }, { logger: silentLogger(), stateDir: ws.dir });
+      const sftp = new SftpTransport({ ...transport(daemon), agent: false, compress: false, transfers: 1 }, { logger: silentLogger(), stateDir: ws.dir });
       const signal = new AbortController().signal;
       await sftp.connect(signal);
       try {

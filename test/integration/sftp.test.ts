@@ -1,3 +1,5 @@
+// `.pushtask-spare.*` is the file a running agent keeps open for its next small upload
+// (src/transports/sftpPipeline.ts), not a leftover: close() removes it (test/integration/sftp-pipeline.test.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -69,7 +71,7 @@ describe('sftp transport against a real SSH server', () => {
     m.notify('data/a.csv');
     await waitFor(() => sameBytes(ws.path('data/a.csv'), ws.path('server/incoming/a.csv')), 'replacement over SFTP');
     await waitForIdle(m.config.spoolDir);
-    const leftovers = fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'));
+    const leftovers = fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp') && !name.startsWith('.pushtask-spare.'));
     expect(leftovers).toEqual([]);
   });
 
@@ -190,14 +192,14 @@ describe('sftp under network faults', () => {
     clearInterval(watcher);
     expect(sawPartial).toBe(false);
     // The cut attempts' temporary files are removed over the connection that worked.
-    expect(fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp'))).toEqual([]);
+    expect(fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp') && !name.startsWith('.pushtask-spare.'))).toEqual([]);
   });
 
   it('removes the temporary file of an upload the agent was killed in the middle of, once it runs again', async () => {
     const link = await startSlowLink(server.port, 2 * 1024 * 1024);
     ws.write('data/big.bin', Buffer.alloc(6 * 1024 * 1024, 7));
     const m = start({ watch: [{ file: 'data/big.bin' }], transport: sftp({ port: link.port }) });
-    const temporaries = () => (fs.existsSync(ws.path('server/incoming')) ? fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp')) : []);
+    const temporaries = () => (fs.existsSync(ws.path('server/incoming')) ? fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp') && !name.startsWith('.pushtask-spare.')) : []);
     try {
       await m.start();
       await waitFor(() => temporaries().length === 1, 'the upload under way');
