@@ -13,6 +13,7 @@ import {
   type BurstSettings,
   type LogLevel,
   type PushtaskConfig,
+  type LinkConfig,
   type RetryConfig,
   type TransportConfig,
 } from './schema.js';
@@ -51,6 +52,7 @@ export interface ResolvedConfig {
   autoFlush: boolean;
   gracefulTimeoutMs: number;
   operationTimeoutMs: number;
+  link: LinkConfig;
   /** Folder of the first watch entry: heartbeat files and archival start here. */
   dataDir: string;
   spoolDir: string;
@@ -187,6 +189,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     autoFlush: config.autoFlush,
     gracefulTimeoutMs: config.gracefulTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
+    link: config.link,
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },

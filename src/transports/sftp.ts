@@ -13,17 +13,17 @@
  * FSETSTAT, which then falls back to SETSTAT by path. Larger files go through ssh2's `fastPut`
  * (many requests in flight), then SETSTAT and the rename.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
-import { shortenName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { LINK_DEFAULTS, Lifeline, type LinkSettings } from './lifeline.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
+import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { forEachChunk } from '../shared/fileRange.js';
@@ -39,7 +39,6 @@ import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportCo
  */
 const PUT_CONCURRENCY = 32;
 const PUT_CHUNK_BYTES = 8 * 31_952;
-const KEEPALIVE_MS = 10_000;
 /** Appends: write requests in flight at once, sent in order (so the server applies them in order). */
 const APPEND_WRITES_IN_FLIGHT = 16;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -54,11 +53,12 @@ export class SftpTransport implements Transport {
   readonly #logger: Logger;
   readonly #hostKeyPolicy: HostKeyPolicy;
   #client: SftpClient | null = null;
+  /** The open connection's life: every operation on it fails at once when it dies. */
+  #life: Lifeline | null = null;
+  readonly #link: LinkSettings;
+  readonly #agentTag: string | undefined;
   #posixRename = false;
   #warnedNonAtomic = false;
-  /** Remote temp names: random per transport (agents on other machines), then a counter. */
-  readonly #tempPrefix = randomBytes(4).toString('hex');
-  #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
   readonly #strays: StrayTemps;
 
@@ -68,20 +68,27 @@ export class SftpTransport implements Transport {
     this.description = `sftp://${config.username}@${config.host}:${config.port}/${config.remoteDir.replace(/^\/+/, '')}`;
     this.#hostKeyPolicy = hostKeyPolicyOf(config, context.stateDir);
     this.#strays = context.strays ?? new StrayTemps();
+    this.#link = context.link ?? LINK_DEFAULTS;
+    this.#agentTag = context.agentTag;
   }
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
     const { host, port } = this.#config;
-    // The library's default listeners print to the console; ours log, and forget a lost connection
-    // so the next upload fails fast and the uploader reconnects instead of using a dead client.
-    const lost = (what: string) => () => {
-      this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
+    // The library's default listeners print to the console; ours end the connection's lifeline,
+    // which fails every operation pending on it at once and lets the client go.
+    const life = new Lifeline(this.description, () => {
       if (this.#client === client) this.#client = null;
+      if (this.#life === life) this.#life = null;
+      void client.end().catch(() => undefined);
+    });
+    const lost = (what: string) => (error?: unknown) => {
+      if (!life.dead) this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
+      life.end(what, error);
     };
     const client: SftpClient = new SftpClient('pushtask', {
-      error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(),
-      end: lost('ended'),
+      error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(error),
+      end: lost('ended by the server'),
       close: lost('closed'),
     });
     let refusal: string | undefined;
@@ -90,8 +97,10 @@ export class SftpTransport implements Transport {
       port,
       username: this.#config.username,
       readyTimeout: 20_000,
-      keepaliveInterval: KEEPALIVE_MS,
-      keepaliveCountMax: 3,
+      // ssh2 probes after keepaliveInterval without a byte from the server and ends the
+      // connection ('Keepalive timeout') after keepaliveCountMax unanswered probes.
+      keepaliveInterval: this.#link.keepaliveIntervalMs,
+      keepaliveCountMax: this.#link.keepaliveCountMax,
       hostVerifier: (key: Buffer) => {
         const decision = verifyHostKey(this.#hostKeyPolicy, host, port, key);
         refusal = decision.reason;
@@ -109,7 +118,10 @@ export class SftpTransport implements Transport {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+    if (life.dead) throw new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: the connection closed right after login`);
     this.#client = client;
+    this.#life = life;
+    sftpOf(client).on('close', () => lost('SFTP channel closed')());
     this.#knownDirs.clear();
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
     if (!this.#posixRename) {
@@ -121,7 +133,7 @@ export class SftpTransport implements Transport {
 
   /** Removes a failed upload's temporary file now, or over the next connection if this one is gone. */
   #removeTemp(client: SftpClient, temp: string): void {
-    if (this.#client !== client) {
+    if (this.#client !== client || !this.#life || this.#life.dead) {
       this.#strays.note(temp);
       return;
     }
@@ -162,39 +174,60 @@ export class SftpTransport implements Transport {
   }
 
   async upload(request: UploadRequest): Promise<UploadResult> {
-    const client = this.#client;
-    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+    const { client, life } = this.#connection('UPLOAD_FAILED');
     const target = joinRemote(this.#config.remoteDir, request.remotePath);
     const dir = path.posix.dirname(target);
-    const temp = `${dir}/.${shortenName(path.posix.basename(target))}.${this.#tempPrefix}${(this.#tempCounter += 1).toString(36)}.pushtask-tmp`;
-    const onAbort = () => void this.close();
-    request.signal.addEventListener('abort', onAbort, { once: true });
+    const temp = remoteTempName(target, this.#agentTag);
     const sftp = sftpOf(client);
     let tempMayExist = false;
+    const what = `SFTP upload to ${this.#config.host}:${target}`;
     try {
-      await this.#ensureDir(client, dir);
-      const seconds = request.mtime.getTime() / 1000;
-      const small = readSmallFile(request.localPath);
-      let bytes: number;
-      await request.onTemporaryName?.(temp);
-      tempMayExist = true;
-      if (small) {
-        await putSmall(sftp, small, temp, seconds);
-        bytes = small.length;
-      } else {
-        const step = request.onProgress ? { step: request.onProgress } : {};
-        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
-        await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
-        ({ size: bytes } = await fs.promises.stat(request.localPath));
-      }
-      await this.#replace(sftp, temp, target);
-      return { bytes };
+      return await life.run(
+        request.signal,
+        what,
+        async (_signal, progress) => {
+          await this.#ensureDir(client, dir);
+          const seconds = request.mtime.getTime() / 1000;
+          const small = readSmallFile(request.localPath);
+          let bytes: number;
+          await request.onTemporaryName?.(temp);
+          tempMayExist = true;
+          progress();
+          if (small) {
+            await putSmall(sftp, small, temp, seconds);
+            bytes = small.length;
+          } else {
+            const step = (sent: number) => {
+              progress();
+              request.onProgress?.(sent);
+            };
+            await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, step });
+            progress();
+            await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+            ({ size: bytes } = await fs.promises.stat(request.localPath));
+          }
+          progress();
+          await this.#replace(sftp, temp, target);
+          return { bytes };
+        },
+        { stallMs: this.#link.stallTimeoutMs },
+      );
     } catch (error) {
       if (tempMayExist) this.#removeTemp(client, temp);
-      throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      request.signal.removeEventListener('abort', onAbort);
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
+      throw new PushtaskError('UPLOAD_FAILED', `${what} failed: ${errorMessage(error)}`, { cause: error });
     }
+  }
+
+  /** The open connection, or a clear error naming why there is none. */
+  #connection(code: 'UPLOAD_FAILED' | 'REMOTE_READ_FAILED'): { client: SftpClient; life: Lifeline } {
+    const client = this.#client;
+    const life = this.#life;
+    if (!client || !life || life.dead) {
+      const why = life?.dead ? (life.signal.reason as Error).message : 'connect() first';
+      throw new PushtaskError(life?.dead ? 'CONNECTION_LOST' : code, `Not connected to ${this.description} (${why})`);
+    }
+    return { client, life };
   }
 
   async #ensureDir(client: SftpClient, dir: string): Promise<void> {
@@ -260,29 +293,28 @@ export class SftpTransport implements Transport {
           await callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
         }
       }),
-    write: (request) => this.#remoteOperation('appending to', request.remotePath, request.signal, (sftp, target) => appendTo(sftp, target, request)),
+    write: (request) => this.#remoteOperation('appending to', request.remotePath, request.signal, (sftp, target, progress) => appendTo(sftp, target, request, progress)),
   };
 
   /** One append-mode operation on the open connection; a timeout or stop closes the connection. */
-  async #remoteOperation<T>(what: string, remotePath: string, signal: AbortSignal, operation: (sftp: SFTPWrapper, target: string) => Promise<T>): Promise<T> {
-    const client = this.#client;
-    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+  async #remoteOperation<T>(what: string, remotePath: string, signal: AbortSignal, operation: (sftp: SFTPWrapper, target: string, progress: () => void) => Promise<T>): Promise<T> {
+    const { client, life } = this.#connection('UPLOAD_FAILED');
     const target = joinRemote(this.#config.remoteDir, remotePath);
-    const onAbort = () => void this.close();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const where = `SFTP ${what} ${this.#config.host}:${target}`;
     try {
-      signal.throwIfAborted();
-      return await operation(sftpOf(client), target);
+      return await life.run(signal, where, (_signal, progress) => operation(sftpOf(client), target, progress), { stallMs: this.#link.stallTimeoutMs });
     } catch (error) {
-      throw new PushtaskError('UPLOAD_FAILED', `SFTP ${what} ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
+      throw new PushtaskError('UPLOAD_FAILED', `${where} failed: ${errorMessage(error)}`, { cause: error });
     }
   }
 
   async close(): Promise<void> {
     const client = this.#client;
+    const life = this.#life;
     this.#client = null;
+    this.#life = null;
+    life?.end('closed by pushtask');
     if (!client) return;
     try {
       await Promise.race([client.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
@@ -318,16 +350,12 @@ export class SftpTransport implements Transport {
   /** One call on the open connection; an abort (timeout) ends the connection so nothing hangs. */
   async #remoteCall<T>(signal: AbortSignal, what: string, call: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
-    const client = this.#client;
-    if (!client) throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what}: not connected to ${this.description}`);
-    const onAbort = () => void this.close();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const { client, life } = this.#connection('REMOTE_READ_FAILED');
     try {
-      return await call(sftpOf(client));
+      return await life.run(signal, what, () => call(sftpOf(client)), { stallMs: this.#link.stallTimeoutMs });
     } catch (error) {
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
       throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what} on ${this.#config.host}:${this.#config.port}: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 }
@@ -356,7 +384,7 @@ function readKeyFile(file: string): Buffer {
  * then sets the mtime on the open handle. The close waits for the server, so the caller's size
  * check that follows sees every byte.
  */
-async function appendTo(sftp: SFTPWrapper, target: string, request: AppendRequest): Promise<void> {
+async function appendTo(sftp: SFTPWrapper, target: string, request: AppendRequest, progress: () => void): Promise<void> {
   const handle = await callback<Buffer>((done) => sftp.open(target, 'r+', done));
   try {
     const piece = (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024;
@@ -369,7 +397,10 @@ async function appendTo(sftp: SFTPWrapper, target: string, request: AppendReques
         request.signal.throwIfAborted();
         const part = chunk.subarray(at, at + piece);
         const write: Promise<void> = callback<void>((done) => sftp.write(handle, part, 0, part.length, shift + offset + at, done)).then(
-          () => void writes.delete(write),
+          () => {
+            progress();
+            writes.delete(write);
+          },
           (error: unknown) => {
             failure ??= error;
             writes.delete(write);
