@@ -28,7 +28,7 @@ import {
 import { LINK_DEFAULTS, Lifeline } from './lifeline.js';
 import { RateGate } from './rateGate.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
-import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
 /** The API takes at most 150 MiB in one request. */
@@ -71,6 +71,9 @@ const BODY_SLICE_BYTES = 64 * 1024;
 
 type CommitInfo = files.CommitInfo;
 type FileMetadata = files.FileMetadata;
+
+/** Dropbox's API has no append: append-mode files go up whole (README). */
+export const DROPBOX_CAPABILITIES: TransportCapabilities = { append: false, list: true, read: true, maxLanes: 64 };
 
 export class DropboxTransport implements Transport {
   readonly description: string;

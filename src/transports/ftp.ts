@@ -24,7 +24,7 @@ import { LINK_DEFAULTS, Lifeline, type LinkSettings } from './lifeline.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
 import { remoteTempName } from './tempNames.js';
 import { StrayTemps } from './strayTemps.js';
-import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { RemoteAppender, RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** How long close() waits for a polite QUIT before dropping the connection. */
 const QUIT_TIMEOUT_MS = 1000;
@@ -76,6 +76,8 @@ interface Session {
 
 /** Warnings that would repeat for every connection to the same server: said once per process. */
 const warnedOnce = new Set<string>();
+
+export const FTP_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 64 };
 
 export class FtpTransport implements Transport {
   readonly description: string;

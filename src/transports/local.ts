@@ -5,7 +5,10 @@ import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
 import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
+
+/** One folder on this machine: append, list, read; parallel copies would only compete for the disk. */
+export const LOCAL_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 1 };
 
 export class LocalTransport implements Transport {
   readonly description: string;

@@ -27,7 +27,7 @@ import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { forEachChunk } from '../shared/fileRange.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /**
  * fastPut pipelining: requests in flight × bytes each (measured in bench/sftp.ts). ssh2 splits a
@@ -46,6 +46,8 @@ const SFTP_EOF = 1;
 const SFTP_NO_SUCH_FILE = 2;
 /** Read whole and sent in one burst of WRITEs (at most 8 with any server, 1–4 with OpenSSH). */
 const SMALL_FILE_BYTES = 256 * 1024;
+
+export const SFTP_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 64 };
 
 export class SftpTransport implements Transport {
   readonly description: string;
