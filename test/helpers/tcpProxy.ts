@@ -22,10 +22,11 @@ export interface LinkShape {
 
 /**
  * `hold`: nothing passes while on, bytes are kept and delivered when it ends, as TCP retransmits
- * after a short outage (connections survive). `drop`: nothing passes while on and connections
- * open during it stay dead for ever (a NAT mapping lost, a modem re-dialled): only their keepalives
- * and timeouts can notice. New connections during either hang (the client's connect may succeed
- * against the proxy, but no byte crosses); after a `drop` ends, new connections work.
+ * after a short outage (connections survive). `drop`: nothing passes while on and the connections
+ * open when it began stay dead for ever (a NAT mapping lost, a modem re-dialled): only their
+ * keepalives and timeouts can notice. New connections during either hang (the client's connect
+ * succeeds against the proxy, but no byte crosses) and carry their bytes once the outage ends, as
+ * a real connect's retransmitted SYN gets through once the link is back.
  */
 export type Blackhole = 'hold' | 'drop';
 
@@ -82,6 +83,8 @@ export async function startTcpProxy(
   interface Connection {
     /** Set by a `drop` outage: this connection never carries a byte again. */
     dead: boolean;
+    /** Opened during a `drop`: held like `hold` until it ends (see Blackhole). */
+    bornInDrop: boolean;
     /** Flushes what a `hold` outage kept. */
     release: Array<() => void>;
   }
@@ -102,7 +105,7 @@ export async function startTcpProxy(
     };
     const schedule = (chunk: Buffer) => {
       if (connection.dead) return;
-      if (outage === 'hold') {
+      if (outage === 'hold' || (outage === 'drop' && connection.bornInDrop)) {
         connection.release.push(() => schedule(chunk));
         return;
       }
@@ -146,7 +149,7 @@ export async function startTcpProxy(
     }
     accepted++;
     const upstream = net.connect(targetPort, targetHost);
-    const connection: Connection = { dead: outage === 'drop', release: [] };
+    const connection: Connection = { dead: false, bornInDrop: outage === 'drop', release: [] };
     connectionsOpen.add(connection);
     sockets.add(client);
     sockets.add(upstream);
@@ -187,7 +190,7 @@ export async function startTcpProxy(
     const endLater = (direction: Direction, to: net.Socket) => {
       const end = () => {
         if (connection.dead) return;
-        if (outage === 'hold') return void connection.release.push(end);
+        if (outage === 'hold' || (outage === 'drop' && connection.bornInDrop)) return void connection.release.push(end);
         const now = performance.now();
         setTimeout(() => !connection.dead && to.end(), Math.max(now, direction.freeAt) + link.latencyMs - now).unref();
       };
@@ -237,9 +240,10 @@ export async function startTcpProxy(
     blackhole(mode) {
       const was = outage;
       outage = mode;
-      if (mode === 'drop') for (const connection of connectionsOpen) connection.dead = true;
-      if (!mode && was === 'hold') {
+      if (mode === 'drop') for (const connection of connectionsOpen) if (!connection.bornInDrop) connection.dead = true;
+      if (!mode && was) {
         for (const connection of connectionsOpen) {
+          connection.bornInDrop = false;
           const release = connection.release.splice(0);
           for (const send of release) send();
         }

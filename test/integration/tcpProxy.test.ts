@@ -97,6 +97,18 @@ describe('fault proxy', () => {
     fresh.destroy();
   });
 
+  it('holds a connection opened during a `drop` and lets it through once the link is back (a retransmitted SYN)', async () => {
+    proxy = await startTcpProxy(await startEcho(), '127.0.0.1');
+    proxy.blackhole('drop');
+    const during = await connect(proxy.port);
+    const back = roundTrip(during, 5);
+    const early = await Promise.race([back, new Promise((resolve) => setTimeout(() => resolve('held'), 150))]);
+    expect(early).toBe('held');
+    proxy.blackhole(false);
+    expect(await back).toBeGreaterThan(0);
+    during.destroy();
+  });
+
   it('resets connections with an RST when asked', async () => {
     proxy = await startTcpProxy(await startEcho(), '127.0.0.1');
     const socket = await connect(proxy.port);
