@@ -51,6 +51,27 @@ export class Lifeline {
   }
 
   /**
+   * Ends the connection when `socket` receives nothing for `ms`: a silent drop. The protocol's
+   * keepalives must make an idle but healthy connection answer within that time. Any byte
+   * counts, so a busy connection whose keepalive replies queue behind data is not mistaken for dead.
+   */
+  watchSilence(socket: { on(event: 'data', listener: () => void): unknown; off(event: 'data', listener: () => void): unknown }, ms: number): void {
+    if (this.dead) return;
+    const timer = setTimeout(() => this.end(`nothing received for ${ms} ms: keepalives unanswered`), ms);
+    timer.unref?.();
+    const onData = () => timer.refresh();
+    socket.on('data', onData);
+    this.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        socket.off('data', onData);
+      },
+      { once: true },
+    );
+  }
+
+  /**
    * Runs `operation` on this connection. It settles as soon as the connection dies or `signal`
    * aborts, even if the library underneath never calls back. `progress` (pass it on to the
    * library's progress callback) restarts the stall clock; with `stallMs` set, an operation that

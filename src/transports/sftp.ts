@@ -14,6 +14,7 @@
  * (many requests in flight), then SETSTAT and the rename.
  */
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
@@ -21,7 +22,7 @@ import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { LINK_DEFAULTS, Lifeline, type LinkSettings } from './lifeline.js';
+import { LINK_DEFAULTS, Lifeline, silentDropBound, type LinkSettings } from './lifeline.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
@@ -41,6 +42,8 @@ const PUT_CONCURRENCY = 32;
 const PUT_CHUNK_BYTES = 8 * 31_952;
 /** Appends: write requests in flight at once, sent in order (so the server applies them in order). */
 const APPEND_WRITES_IN_FLIGHT = 16;
+/** ssh2's own keepalive count (it counts only keepalive replies, see connect()): a late fallback. */
+const SSH2_KEEPALIVE_COUNT_FALLBACK = 12;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const SFTP_EOF = 1;
 const SFTP_NO_SUCH_FILE = 2;
@@ -99,10 +102,11 @@ export class SftpTransport implements Transport {
       port,
       username: this.#config.username,
       readyTimeout: 20_000,
-      // ssh2 probes after keepaliveInterval without a byte from the server and ends the
-      // connection ('Keepalive timeout') after keepaliveCountMax unanswered probes.
+      // ssh2 sends a keepalive every interval. It counts only keepalive replies as life, which
+      // queue behind upload data on a slow link; the lifeline's silence watch (below) counts any
+      // byte received, so ssh2's own count is only the fallback.
       keepaliveInterval: this.#link.keepaliveIntervalMs,
-      keepaliveCountMax: this.#link.keepaliveCountMax,
+      keepaliveCountMax: Math.max(this.#link.keepaliveCountMax, SSH2_KEEPALIVE_COUNT_FALLBACK),
       hostVerifier: (key: Buffer) => {
         const decision = verifyHostKey(this.#hostKeyPolicy, host, port, key);
         refusal = decision.reason;
@@ -124,6 +128,8 @@ export class SftpTransport implements Transport {
     this.#client = client;
     this.#life = life;
     sftpOf(client).on('close', () => lost('SFTP channel closed')());
+    const socket = (client as unknown as { client?: { _sock?: net.Socket } }).client?._sock;
+    if (socket) life.watchSilence(socket, silentDropBound(this.#link));
     this.#knownDirs.clear();
     this.#posixRename = Boolean(extensionsOf(sftpOf(client))['posix-rename@openssh.com']);
     if (!this.#posixRename) {
