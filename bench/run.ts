@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks and prints numbers (never pass/fail): `npx tsx bench/run.ts`
- *   --only <name>   run one benchmark (notify, latency, idle, sftp, append); may be repeated or comma-separated
+ *   --only <name>   run one benchmark (notify, latency, idle, sftp, append, faults); may be repeated or comma-separated
  *   --quick         shorter windows and fewer samples (a smoke run; do not quote its numbers)
  * The summary is also written to bench/results/latest.json.
  */
@@ -9,13 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { appendBench } from './append.js';
+import { faultsBench } from './faults.js';
 import { idleBench } from './idle.js';
 import { latencyBench } from './latency.js';
 import { fmt, loadAverage, repoRoot, type Bench, type Row } from './lib.js';
 import { notifyBench } from './notify.js';
 import { sftpBench } from './sftp.js';
 
-const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench };
+const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench, faults: faultsBench };
 
 function usageError(message: string): never {
   console.error(`bench/run.ts: ${message}`);

@@ -194,15 +194,22 @@ export class SftpTransport implements Transport {
         request.signal,
         what,
         async (_signal, progress) => {
-          await this.#ensureDir(client, dir);
           const seconds = request.mtime.getTime() / 1000;
           const small = readSmallFile(request.localPath);
+          // A small file tries its folder optimistically: one round trip less per connection
+          // (a reconnect on a slow link is mostly round trips); a missing folder is made on NO_SUCH_FILE.
+          if (!small) await this.#ensureDir(client, dir);
           let bytes: number;
           await request.onTemporaryName?.(temp);
           tempMayExist = true;
           progress();
           if (small) {
-            await putSmall(sftp, small, temp, seconds);
+            await putSmall(sftp, small, temp, seconds).catch(async (error: unknown) => {
+              if (!(error instanceof Error && isNoSuchFile(error)) || this.#knownDirs.has(dir)) throw error;
+              await this.#ensureDir(client, dir);
+              await putSmall(sftp, small, temp, seconds);
+            });
+            this.#knownDirs.add(dir);
             bytes = small.length;
           } else {
             const step = (sent: number) => {

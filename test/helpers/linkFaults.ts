@@ -27,6 +27,8 @@ export interface LinkTarget {
   transport(port: number): PushtaskConfig['transport'];
   /** Where a delivered file lands on this machine. */
   storedPath(remote: string): string;
+  /** Only the control connection crosses the proxy (FTP's passive data connections go direct). */
+  controlOnly?: boolean;
   /** Logins the server saw so far (sshd's `Accepted` lines), where it tells. */
   logins?(): number;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function ftpsTarget(): Promise<LinkTarget> {
   return {
     name: 'ftps (ftp-srv)',
     serverPort: server.port,
+    controlOnly: true,
     transport: (port) =>
       ({ type: 'ftp', host: '127.0.0.1', port, username: server.user, password: server.password, remoteDir: REMOTE_DIR, tls: { ca: certs.caFile } }) as PushtaskConfig['transport'],
     storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
@@ -194,11 +197,16 @@ async function untilUpstream(proxy: TcpProxy, bytes: number, timeoutMs: number):
   while (proxy.bytesUp - start < bytes && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
+/** Upstream bytes that show the upload is under way: a quarter of it, or FTP's PASV + STOR on the control connection. */
+function inFlightMark(run: LinkRun, bytes: number): number {
+  return run.target.controlOnly ? 100 : Math.min(bytes / 4, 16 * 1024);
+}
+
 /** Resets every connection while an upload of `bytes` is in flight; ms from the reset until the file is on the server. */
 export async function resetToDelivery(run: LinkRun, bytes: number, timeoutMs = 60_000): Promise<number> {
   const delivered = nextDelivery(run.master, run.target, run.file, timeoutMs);
   writeAndNotify(run, bytes);
-  await untilUpstream(run.proxy, Math.min(bytes / 4, 16 * 1024), 5000);
+  await untilUpstream(run.proxy, inFlightMark(run, bytes), 5000);
   run.proxy.cutAll({ reset: true });
   const cutAt = performance.now();
   await delivered;
@@ -212,7 +220,7 @@ export async function resetToDelivery(run: LinkRun, bytes: number, timeoutMs = 6
 export async function silentDropToDelivery(run: LinkRun, bytes: number, dropMs: number, timeoutMs = 120_000): Promise<number> {
   const delivered = nextDelivery(run.master, run.target, run.file, timeoutMs);
   writeAndNotify(run, bytes);
-  await untilUpstream(run.proxy, Math.min(bytes / 4, 16 * 1024), 5000);
+  await untilUpstream(run.proxy, inFlightMark(run, bytes), 5000);
   run.proxy.blackhole('drop');
   await new Promise((resolve) => setTimeout(resolve, dropMs));
   run.proxy.blackhole(false);
