@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { dropboxAuthCommand } from '../../src/cli/dropboxAuth.js';
 import type { CliIO } from '../../src/cli/command.js';
 import { dropboxTransportSchema, type DropboxTransportConfig } from '../../src/config/schema.js';
@@ -15,7 +15,9 @@ import type { UploadFailedEvent } from '../../src/master/events.js';
 import { PushtaskError } from '../../src/shared/errors.js';
 import { DropboxTransport, type DropboxTransportOptions } from '../../src/transports/dropbox.js';
 import { AccessTokenKeeper, oauthUrls, refreshAccessToken } from '../../src/transports/dropboxAuth.js';
+import { RateGate } from '../../src/transports/rateGate.js';
 import { contentHash, FAKE_APP_KEY, FakeDropbox } from '../helpers/fakeDropbox.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 const MiB = 1024 * 1024;
@@ -279,18 +281,46 @@ describe('dropbox transport: tokens', () => {
 
 describe('dropbox transport: rate limits', () => {
   it('turns a 429 into RATE_LIMITED with retryAfterMs from Retry-After, or from the body', async () => {
-    const transport = makeTransport();
+    // Each upload with its own gate: the account-wide pause is the next test's subject.
     const file = ws.write('a.txt', 'a');
     fake.failNext(1, { retryAfterSec: 7 });
-    const limited = await rejection(upload(transport, file, 'a.txt'));
+    const limited = await rejection(upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt'));
     expect(limited.code).toBe('RATE_LIMITED');
     expect(limited.retryAfterMs).toBe(7000);
 
     fake.failNext(1, { retryAfterSec: 3, retryAfterHeader: false });
-    expect((await rejection(upload(transport, file, 'a.txt'))).retryAfterMs).toBe(3000);
+    expect((await rejection(upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt'))).retryAfterMs).toBe(3000);
 
-    await upload(transport, file, 'a.txt');
+    await upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt');
     expect(fs.readFileSync(fake.localPath('/pushtask/a.txt'), 'utf8')).toBe('a');
+  });
+});
+
+describe('dropbox transport: a 429 pauses the whole account', () => {
+  it('holds back the chunks of an upload session already running until Retry-After has passed, then finishes it', async () => {
+    // Two lanes of one account (one token keeper, so one gate); lane A sends a 6 MiB file in 1 MiB
+    // chunks, slowed by the fake, while lane B's small upload is answered 429 with Retry-After 1 s.
+    const options = { singleUploadMaxBytes: 1024 * 1024, chunkBytes: 1024 * 1024 };
+    const proxy = await startTcpProxy(Number(new URL(fake.url).port), '127.0.0.1', { upBytesPerSecond: 2 * 1024 * 1024 });
+    onTestFinished(() => proxy.close());
+    const laneA = makeTransport({ baseUrl: `http://127.0.0.1:${proxy.port}` }, options);
+    const laneB = makeTransport({ baseUrl: `http://127.0.0.1:${proxy.port}` }, options);
+    const big = randomFile('big.bin', 6 * 1024 * 1024);
+    const small = ws.write('small.txt', 'x');
+    fake.failNext(1, { retryAfterSec: 1, routes: ['/2/files/upload'] });
+    const session = upload(laneA, big, 'big.bin');
+    await waitFor(() => fake.requestsTo('/2/files/upload_session/append_v2').length >= 1, 'the session under way');
+    const limited = await rejection(upload(laneB, small, 'small.txt'));
+    const answeredAt = Date.now();
+    expect(limited.code).toBe('RATE_LIMITED');
+    const chunksBefore = fake.requestsTo('/2/files/upload_session/append_v2').length + fake.requestsTo('/2/files/upload_session/finish').length;
+    await session;
+    const chunks = [...fake.requestsTo('/2/files/upload_session/append_v2'), ...fake.requestsTo('/2/files/upload_session/finish')];
+    // No chunk started in the second after the 429 (one already on the wire may finish).
+    expect(chunks.length).toBeGreaterThan(chunksBefore);
+    expect(fs.readFileSync(fake.localPath('/pushtask/big.bin')).equals(fs.readFileSync(big))).toBe(true);
+    const startedDuringPause = chunks.filter((request) => request.receivedAt > answeredAt + 100 && request.receivedAt < answeredAt + 900);
+    expect(startedDuringPause).toEqual([]);
   });
 });
 
