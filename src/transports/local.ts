@@ -1,10 +1,12 @@
 /** `local`: copies into a folder. The zero-setup transport, and the reference implementation. */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { LocalTransportConfig } from '../config/schema.js';
 import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
 import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
+import { remoteTempName } from './tempNames.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** One folder on this machine: append, list, read; parallel copies would only compete for the disk. */
@@ -42,6 +44,8 @@ export class LocalTransport implements Transport {
         mtime: request.mtime,
         mkdir: true,
         signal: request.signal,
+        // Stable per (agent, file): the next upload of the file replaces a crash's leftover.
+        tempName: path.posix.basename(remoteTempName(request.remotePath, this.#context.agentTag)),
         ...(request.onTemporaryName && { onTemporaryName: request.onTemporaryName }),
       });
       return { bytes };
