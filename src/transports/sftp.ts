@@ -167,6 +167,13 @@ export class SftpTransport implements Transport {
       if (!socket) throw new PushtaskError('AUTH_FAILED', 'agent: true, but SSH_AUTH_SOCK is not set: start ssh-agent or give the socket path');
       credentials.agent = socket;
     }
+    // ssh2 starts with the 'none' method, a round trip that only lists the server's methods:
+    // going straight to ours saves it on every login (a reconnect on a slow link is round trips).
+    const methods: Array<'password' | 'publickey' | 'agent'> = [];
+    if (credentials.password !== undefined) methods.push('password');
+    if (credentials.privateKey !== undefined) methods.push('publickey');
+    if (credentials.agent !== undefined) methods.push('agent');
+    if (methods.length) credentials.authHandler = methods;
     return credentials;
   }
 
