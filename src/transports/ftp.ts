@@ -90,6 +90,13 @@ export class FtpTransport implements Transport {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #link: LinkSettings;
   readonly #agentTag: string | undefined;
+  /**
+   * What the first session learnt (FEAT, PWD) and the folders made so far: a reconnect skips
+   * those round trips (on a slow link a reconnect is mostly round trips). Folders are forgotten
+   * after any failed operation, in case one was removed on the server.
+   */
+  #server: { features: Map<string, string>; baseDir: string } | null = null;
+  readonly #knownDirs = new Set<string>();
 
   constructor(config: FtpTransportConfig, context: TransportContext) {
     this.#config = config;
@@ -118,7 +125,7 @@ export class FtpTransport implements Transport {
         client,
         baseDir,
         supportsMfmt,
-        knownDirs: new Set(),
+        knownDirs: this.#knownDirs,
         brokenBy: null,
         busy: false,
         life: this.#lifeOf(client),
@@ -204,6 +211,7 @@ export class FtpTransport implements Transport {
         }, { stallMs: this.#link.stallTimeoutMs });
       } catch (error) {
         session.client.close();
+        this.#knownDirs.clear();
         const failure = this.#operationError(error, what, target, signal);
         // basic-ftp closes itself after most errors, and the session state is unknown after the
         // rest: fail fast until the uploader closes and connects again.
@@ -300,7 +308,7 @@ export class FtpTransport implements Transport {
       await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(username, password ?? '');
       stage = 'setup';
-      await client.useDefaultSettings();
+      await this.#settings(client);
       return client;
     } catch (error) {
       client.close();
@@ -322,9 +330,32 @@ export class FtpTransport implements Transport {
     }
   }
 
-  /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder. */
+  /**
+   * basic-ftp's useDefaultSettings without its round trips we do not need: FEAT once per
+   * transport (cached), TYPE I, and PBSZ 0 + PROT P over TLS. STRU F is every server's default;
+   * OPTS UTF8 ON was sent before login.
+   */
+  async #settings(client: Client): Promise<void> {
+    const features = this.#server?.features ?? (await client.features());
+    const supportsMLSD = features.has('MLST');
+    // As useDefaultSettings: MLSD listings where offered (`pushtask monitor`).
+    if (supportsMLSD) {
+      client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
+      await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
+    }
+    await client.send('TYPE I');
+    if (client.ftp.hasTLS) {
+      await client.sendIgnoringError('PBSZ 0');
+      await client.sendIgnoringError('PROT P');
+    }
+    this.#server = { features, baseDir: this.#server?.baseDir ?? '' };
+  }
+
+  /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder (both once per transport). */
   async #learnServer(client: Client): Promise<Pick<Session, 'baseDir' | 'supportsMfmt'>> {
-    const features = await client.features();
+    const known = this.#server;
+    if (known?.baseDir) return { baseDir: known.baseDir, supportsMfmt: known.features.has('MFMT') };
+    const features = known?.features ?? (await client.features());
     const { remoteDir } = this.#config;
     let home: string | null = null;
     try {
@@ -334,6 +365,7 @@ export class FtpTransport implements Transport {
       this.#logger.debug(`PWD failed on ${this.#hostPort()} (${errorMessage(error)}); using remoteDir ${remoteDir} as given`);
     }
     const baseDir = home === null || remoteDir.startsWith('/') ? posix.normalize(remoteDir) : posix.join(home, remoteDir);
+    this.#server = { features, baseDir };
     return { baseDir, supportsMfmt: features.has('MFMT') };
   }
 
