@@ -136,7 +136,11 @@ export class SftpTransport implements Transport {
       this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
     }
     const sftp = sftpOf(client);
-    await this.#strays.removeWith((temp) => callback<void>((done) => sftp.unlink(temp, (error) => done(error && !isNoSuchFile(error) ? error : null))), this.#logger, `${host}:${port}`);
+    // Not awaited: the removals go out first on the channel, ahead of any upload (OpenSSH serves
+    // a channel's requests in order), and the connection is usable a round trip sooner. A server
+    // that reorders could remove an upload's reused temporary name under it: that upload's rename
+    // then fails and it is retried; no partial file can land under a final name.
+    void this.#strays.removeWith((temp) => callback<void>((done) => sftp.unlink(temp, (error) => done(error && !isNoSuchFile(error) ? error : null))), this.#logger, `${host}:${port}`);
   }
 
   /** Removes a failed upload's temporary file now, or over the next connection if this one is gone. */
