@@ -64,6 +64,14 @@ export interface TransportCapabilities {
  * - A server's "slow down" (429, Retry-After) is a PushtaskError with `retryAfterMs`; a transport
  *   whose requests share an account-wide limit (Dropbox) also holds back its own requests,
  *   including those of uploads already running, until that time has passed.
+ * How to follow them in a new transport: open one `Lifeline` (lifeline.ts) per connection and end
+ * it from the library's close/error events (and `watchSilence(socket, silentDropBound(link))`
+ * where keepalives make an idle connection talk); run every operation as
+ * `life.run(signal, what, (signal, progress) => …, { stallMs: link.stallTimeoutMs })`, calling
+ * `progress()` from the library's progress callback. HTTP transports (Dropbox, S3) have no
+ * connection of their own: a Lifeline per request with the stall clock, and a `RateGate`
+ * (rateGate.ts) per account. Remote temporary names come from `remoteTempName(target, agentTag)`
+ * (tempNames.ts). Declare capabilities in a `<NAME>_CAPABILITIES` constant and register it in index.ts.
  */
 export interface Transport {
   /** Where files go, for logs and errors; never contains a secret. */
