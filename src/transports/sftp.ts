@@ -82,9 +82,10 @@ export class SftpTransport implements Transport {
     const { host, port } = this.#config;
     // The library's default listeners print to the console; ours end the connection's lifeline,
     // which fails every operation pending on it at once and lets the client go.
+    // #life keeps pointing at a dead lifeline until close() or the next connect(): an upload on
+    // a connection that died while idle then fails with CONNECTION_LOST (reconnect at once).
     const life = new Lifeline(this.description, () => {
       if (this.#client === client) this.#client = null;
-      if (this.#life === life) this.#life = null;
       void client.end().catch(() => undefined);
     });
     const lost = (what: string) => (error?: unknown) => {
