@@ -202,7 +202,7 @@ describe('sftp under network faults', () => {
     const temporaries = () => (fs.existsSync(ws.path('server/incoming')) ? fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp')) : []);
     try {
       await m.start();
-      await waitFor(() => temporaries().length === 1, 'the upload under way');
+      await waitFor(() => temporaries().length === 1, 'the upload under way', 20_000);
       const [leftover] = temporaries();
       const restarted = nextEvent(m, 'subtask-start');
       process.kill(m.subtaskPid!, 'SIGKILL');
