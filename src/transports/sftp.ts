@@ -247,12 +247,13 @@ export class SftpTransport implements Transport {
   }
 
   /** The open connection, or a clear error naming why there is none. */
-  #connection(code: 'UPLOAD_FAILED' | 'REMOTE_READ_FAILED'): { client: SftpClient; life: Lifeline } {
+  #connection(code: 'UPLOAD_FAILED' | 'REMOTE_READ_FAILED', what?: string): { client: SftpClient; life: Lifeline } {
     const client = this.#client;
     const life = this.#life;
     if (!client || !life || life.dead) {
       const why = life?.dead ? (life.signal.reason as Error).message : 'connect() first';
-      throw new PushtaskError(life?.dead ? 'CONNECTION_LOST' : code, `Not connected to ${this.description} (${why})`);
+      const message = what ? `Cannot ${what}: not connected to ${this.description} (${why})` : `Not connected to ${this.description} (${why})`;
+      throw new PushtaskError(life?.dead ? 'CONNECTION_LOST' : code, message);
     }
     return { client, life };
   }
@@ -377,7 +378,7 @@ export class SftpTransport implements Transport {
   /** One call on the open connection; an abort (timeout) ends the connection so nothing hangs. */
   async #remoteCall<T>(signal: AbortSignal, what: string, call: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
-    const { client, life } = this.#connection('REMOTE_READ_FAILED');
+    const { client, life } = this.#connection('REMOTE_READ_FAILED', what);
     try {
       return await life.run(signal, what, () => call(sftpOf(client)), { stallMs: this.#link.stallTimeoutMs });
     } catch (error) {
