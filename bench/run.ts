@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks and prints numbers (never pass/fail): `npx tsx bench/run.ts`
- *   --only <name>   run one benchmark (notify, latency, idle, sftp, append, monitor, s3, link); may be repeated or comma-separated
+ *   --only <name>   run one benchmark (notify, latency, idle, sftp, append, monitor, s3, link, faults); may be repeated or comma-separated
  *   --quick         shorter windows and fewer samples (a smoke run; do not quote its numbers)
  * The summary is also written to bench/results/latest.json.
  */
@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { appendBench } from './append.js';
+import { faultsBench } from './faults.js';
 import { idleBench } from './idle.js';
 import { latencyBench } from './latency.js';
 import { monitorBench } from './monitor.js';
@@ -18,7 +19,7 @@ import { notifyBench } from './notify.js';
 import { s3Bench } from './s3.js';
 import { sftpBench } from './sftp.js';
 
-const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench, monitor: monitorBench, s3: s3Bench, link: linkBench };
+const benches: Record<string, Bench> = { notify: notifyBench, latency: latencyBench, idle: idleBench, sftp: sftpBench, append: appendBench, monitor: monitorBench, s3: s3Bench, link: linkBench, faults: faultsBench };
 
 function usageError(message: string): never {
   console.error(`bench/run.ts: ${message}`);

@@ -14,6 +14,7 @@ import {
   type BurstSettings,
   type LogLevel,
   type PushtaskConfig,
+  type LinkConfig,
   type RetryConfig,
   type TransportConfig,
 } from './schema.js';
@@ -65,6 +66,7 @@ export interface ResolvedConfig {
   operationTimeoutMs: number;
   /** `bandwidthLimit` as written (checked by the schema); the agent builds its limiter from it. */
   bandwidthLimit?: number | string;
+  link: LinkConfig;
   /** Folder of the first watch entry: heartbeat files and archival start here. */
   dataDir: string;
   spoolDir: string;
@@ -237,6 +239,7 @@ export function resolveConfig(input: unknown, options: ResolveOptions = {}): Res
     gracefulTimeoutMs: config.gracefulTimeoutMs,
     operationTimeoutMs: config.operationTimeoutMs,
     ...(config.bandwidthLimit === undefined ? {} : { bandwidthLimit: config.bandwidthLimit }),
+    link: config.link,
     dataDir,
     spoolDir,
     heartbeat: { intervalSec: config.heartbeat.intervalSec, name: config.heartbeat.name ?? os.hostname() },

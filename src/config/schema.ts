@@ -195,6 +195,22 @@ export const retrySchema = z
   })
   .strict();
 
+export const LINK_DEFAULTS = { keepaliveIntervalMs: 5000, keepaliveCountMax: 2, stallTimeoutMs: 15_000 } as const;
+
+export const linkSchema = z
+  .object({
+    keepaliveIntervalMs: positiveInt()
+      .default(LINK_DEFAULTS.keepaliveIntervalMs)
+      .describe('Probe a connection that received nothing for this long (SSH keepalive; NOOP on an idle FTP control connection) (ms).'),
+    keepaliveCountMax: nonNegativeInt()
+      .default(LINK_DEFAULTS.keepaliveCountMax)
+      .describe('Unanswered probes before the connection counts as dead: a silent drop is noticed within `keepaliveIntervalMs × (keepaliveCountMax + 1)`.'),
+    stallTimeoutMs: positiveInt()
+      .default(LINK_DEFAULTS.stallTimeoutMs)
+      .describe('An upload or request that moves no byte for this long is aborted, its connection replaced and the file retried (ms).'),
+  })
+  .strict();
+
 export const heartbeatSchema = z
   .object({
     intervalSec: nonNegativeInt().default(0).describe('Seconds between heartbeats; 0 turns them off.'),
@@ -242,7 +258,10 @@ export const configSchema = z
     deadTimeMs: nonNegativeInt().default(180_000).describe('Close the connection after this long (ms) without notifies, heartbeats or uploads.'),
     autoFlush: z.boolean().default(true).describe('Flush data held back by burst mode automatically when its burst expires.'),
     gracefulTimeoutMs: nonNegativeInt().default(10_000).describe('How long `stop({ forceKill: false })` waits for the upload in flight before killing (ms).'),
-    operationTimeoutMs: positiveInt().default(30_000).describe('Timeout of every single transport operation: connect, upload (ms).'),
+    operationTimeoutMs: positiveInt()
+      .default(30_000)
+      .describe('Outer bound of every single transport operation: connect, upload (ms; uploads get 1 s more per MB). A dead connection fails its operations at once (`link`).'),
+    link: linkSchema.default(LINK_DEFAULTS).describe('How a dead or stuck connection is noticed (silent drops, stalled uploads).'),
     bandwidthLimit: z
       .union([z.number().nonnegative(), z.string()])
       .optional()
@@ -281,5 +300,6 @@ export type FtpTransportConfig = z.output<typeof ftpTransportSchema>;
 export type DropboxTransportConfig = z.output<typeof dropboxTransportSchema>;
 export type S3TransportConfig = z.output<typeof s3TransportSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
+export type LinkConfig = z.output<typeof linkSchema>;
 export type BurstSettings = z.output<typeof burstSchema>;
 export type LogLevel = z.output<typeof logSchema>['level'];

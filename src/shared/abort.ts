@@ -1,5 +1,5 @@
 /** Timeouts and abortable waits: every timer is cleared and every listener removed on both paths. */
-import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { systemClock, type Clock } from './clock.js';
 import { PushtaskError } from './errors.js';
 
 /**
@@ -12,6 +12,7 @@ export async function withTimeout<T>(
   ms: number,
   parent: AbortSignal,
   what: string,
+  clock: Clock = systemClock,
 ): Promise<T> {
   parent.throwIfAborted();
   const controller = new AbortController();
@@ -19,7 +20,7 @@ export async function withTimeout<T>(
   const early = new Promise<never>((_, reject) => {
     rejectEarly = reject;
   });
-  const timer = setTimeout(() => {
+  const cancelTimer = clock.setTimer(() => {
     const error = new PushtaskError('TIMEOUT', `${what} timed out after ${ms} ms`);
     controller.abort(error);
     rejectEarly(error);
@@ -33,17 +34,23 @@ export async function withTimeout<T>(
   try {
     return await Promise.race([operation(controller.signal), early]);
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
     parent.removeEventListener('abort', onParentAbort);
   }
 }
 
 /** Waits `ms`; resolves false instead of throwing when `signal` aborts first. */
-export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await sleepTimer(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
-  }
+export function sleep(ms: number, signal: AbortSignal, clock: Clock = systemClock): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      cancel();
+      resolve(false);
+    };
+    const cancel = clock.setTimer(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

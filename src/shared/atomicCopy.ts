@@ -60,6 +60,8 @@ export interface AtomicCopyOptions {
   sync?: boolean;
   /** Awaited with the temporary name before it is created (to find it again after a crash). */
   onTemporaryName?: (temp: string) => Promise<void>;
+  /** The temporary sibling's name (a stable one replaces its own leftover). @default unique per call */
+  tempName?: string;
 }
 
 /**
@@ -73,7 +75,7 @@ export interface AtomicCopyOptions {
  */
 export async function atomicCopy(source: string, target: string, options: AtomicCopyOptions = {}): Promise<number> {
   if (options.mkdir) await fs.mkdir(path.dirname(target), { recursive: true, mode: options.private ? 0o700 : 0o777 });
-  const temp = tempSiblingName(target);
+  const temp = options.tempName ? path.join(path.dirname(target), options.tempName) : tempSiblingName(target);
   await options.onTemporaryName?.(temp);
   try {
     await fs.copyFile(source, temp);

@@ -16,6 +16,8 @@ export type PushtaskErrorCode =
   | 'DESTINATION_REJECTED'
   | 'UPLOAD_FAILED'
   | 'RATE_LIMITED'
+  /** A connection that had worked died (closed, reset, keepalive timeout, stalled): replaced at once. */
+  | 'CONNECTION_LOST'
   | 'TIMEOUT'
   | 'ABORTED'
   | 'UNSAFE_PATH'

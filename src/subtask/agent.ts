@@ -15,7 +15,8 @@ import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
 import { HEARTBEAT_SUFFIX, sidecarOf } from '../shared/sidecar.js';
 import { Ledger } from '../spool/ledger.js';
 import { EMPTY_BASE, Spool, type AppendBase, type SnapshotKind } from '../spool/spool.js';
-import { loadTransport, type TransportFactory } from '../transports/index.js';
+import { loadTransport, type TransportCapabilities, type TransportFactory } from '../transports/index.js';
+import { newAgentTag } from '../transports/tempNames.js';
 import { StrayTemps } from '../transports/strayTemps.js';
 import { bandwidthLimiterFor, lowestRate, parseBandwidthLimit } from '../shared/bandwidth.js';
 import { DropFolderWatcher, dropFolderExclusions } from './dropFolders.js';
@@ -73,13 +74,15 @@ export class Agent {
   #stopped = false;
   /** Shared with the transports: remote temporary files to remove over the next connection. */
   readonly #strays: StrayTemps;
+  readonly #capabilities: TransportCapabilities;
 
   /** Loads the configured transport's module, then builds the agent. */
   static async create(config: ResolvedConfig, logger: Logger, emit: Emit): Promise<Agent> {
     const strays = new StrayTemps();
-    // Local copies are exempt: they never cross a link pushtask could meter (README, decisions).
-    const bandwidth = config.transport.type === 'local' ? null : bandwidthLimiterFor(config.bandwidthLimit);
-    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir, strays, bandwidth });
+    // The local transport takes nothing from it: its copies never cross a link pushtask could meter (README, decisions).
+    const bandwidth = bandwidthLimiterFor(config.bandwidthLimit);
+    const agentTag = readAgentTag(config.spoolDir);
+    const makeTransport = await loadTransport(config.transport, { logger, stateDir: config.spoolDir, strays, bandwidth, link: config.link, agentTag });
     return new Agent(config, logger, emit, makeTransport, strays);
   }
 
@@ -91,6 +94,7 @@ export class Agent {
     strays: StrayTemps,
   ) {
     this.#strays = strays;
+    this.#capabilities = makeTransport.capabilities;
     this.#config = config;
     this.#logger = logger;
     this.#emit = emit;
@@ -113,7 +117,7 @@ export class Agent {
       this.#health.observe(event, payload);
       emit(event, payload);
     };
-    const transfers = config.transport.type === 'local' ? 1 : config.transport.transfers;
+    const transfers = Math.min(makeTransport.capabilities.maxLanes, 'transfers' in config.transport ? config.transport.transfers : 1);
     this.#uploader = new Uploader({
       createTransport: makeTransport,
       transfers,
@@ -170,9 +174,9 @@ export class Agent {
     return found;
   }
 
-  /** Append mode where the transport can append; Dropbox cannot, and gets whole files (README). */
+  /** Append mode where the transport can append; the others (Dropbox) get whole files (README). */
   #appends(entry: ResolvedWatchFile | ResolvedWatchDir): boolean {
-    return entry.mode === 'append' && this.#config.transport.type !== 'dropbox';
+    return entry.mode === 'append' && this.#capabilities.append;
   }
 
   #watchedFile(source: string): SnapshotTarget {
@@ -391,13 +395,37 @@ interface SnapshotTarget {
   append: boolean;
 }
 
+/**
+ * This agent's tag for remote temporary names (tempNames.ts): made once, kept in the spool, so
+ * the same file gets the same temporary name after a restart. A spool that cannot keep it gets a
+ * fresh tag each start (its leftovers are then removed only through the spool's records).
+ */
+export const AGENT_TAG_FILE = 'agent-tag';
+function readAgentTag(spoolDir: string): string {
+  const file = path.join(spoolDir, AGENT_TAG_FILE);
+  try {
+    const tag = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{16}$/.test(tag)) return tag;
+  } catch {
+    // Not made yet.
+  }
+  const tag = newAgentTag();
+  try {
+    fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, `${tag}\n`, { mode: 0o600 });
+  } catch {
+    // Read-only or full: the tag lives as long as this process.
+  }
+  return tag;
+}
+
 function stateKey(file: string, size: number, mtimeMs: number): string {
   return `${file}\0${size}\0${mtimeMs}`;
 }
 
 /** One lane's share of the lowest rate `bandwidthLimit` ever allows, for the uploader's timeouts. */
 function slowestShare(config: ResolvedConfig, transfers: number): { slowestBytesPerSecond?: number } {
-  if (config.transport.type === 'local' || config.bandwidthLimit === undefined) return {};
+  if (config.bandwidthLimit === undefined) return {};
   const lowest = lowestRate(parseBandwidthLimit(config.bandwidthLimit));
   return lowest === null ? {} : { slowestBytesPerSecond: lowest / transfers };
 }

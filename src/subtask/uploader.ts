@@ -3,13 +3,35 @@
  * retry policy until stopped, close connections after the dead time, and delete a snapshot only
  * after its transport confirmed the upload. Transports stay free of all of this.
  *
- * Up to `transfers` lanes upload independent files in parallel, each over its own connection.
- * Only one lane ever retries while nothing is connected (no hammering a server that is down or
- * refusing our password); the others join once a connection works. Two snapshots of the same file
- * are never in flight at once, so an older one can never land after a newer one.
+ * The state machine, in one place (status.json shows `state`; every rule has a unit test in
+ * test/unit/uploader-lanes.test.ts, on a fake transport and a manual clock):
+ *
+ *   idle ──work──▶ connecting ──ok──▶ connected ──stop(graceful)──▶ draining ──▶ stopped
+ *                   │    ▲                │  ▲
+ *          connect  │    │ retry time     │  │ Retry-After has passed
+ *          failed   ▼    │                ▼  │
+ *                  failed (until T)      paused (until T)
+ *
+ * - connecting: one lane opens one connection (one login). While nothing is connected only one
+ *   lane ever tries, so a server that is down or refuses our password is not hammered.
+ * - connected: lanes = min(transfers, files in flight + files ready); a lane that is connecting
+ *   counts, so one file (a heartbeat) opens one connection, and more open only when more work is
+ *   queued than the lanes running carry. A lane with nothing to take closes nothing (dead time does).
+ * - lost: a connection that worked and died (CONNECTION_LOST: closed, reset, keepalives
+ *   unanswered, stalled) is replaced at once, without a retry wait: the server was reachable a
+ *   moment ago. A second loss on that lane before it delivered anything goes through the retry
+ *   schedule, like any other failure.
+ * - failed (until T): a failed connect or upload waits per `retry` (retryPolicy.ts).
+ * - paused (until T): a 429 / Retry-After pauses every lane until T (the transport also holds
+ *   back its own requests, e.g. Dropbox's upload-session chunks).
+ * - draining: graceful stop delivers the queue while uploads succeed, and stops at the first failure.
+ * - dead time: connections idle for `deadTimeMs` without notifies, heartbeats or uploads are closed.
+ * Two snapshots of the same file are never in flight at once, so an older one can never land
+ * after a newer one.
  */
 import type { RetryConfig } from '../config/schema.js';
 import { sleep, withTimeout } from '../shared/abort.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { ErrorInfo } from '../shared/errors.js';
 import type { SubtaskEventMap } from '../shared/ipc.js';
 import type { Logger } from '../shared/logger.js';
@@ -35,16 +57,11 @@ export interface UploaderOptions {
   createTransport: () => Transport;
   /** Parallel lanes. */
   transfers: number;
-  spool: Spool;
-  ledger: Ledger;
-  status: StatusReporter;
+  spool: Pick<Spool, 'remove' | 'recordRemoteTemp'>;
+  ledger: Pick<Ledger, 'recordDelivered' | 'saveSoon' | 'forget' | 'file'>;
+  status: Pick<StatusReporter, 'setQueueSource' | 'setConnection' | 'recordError' | 'recordUpload' | 'changed'>;
   retry: RetryConfig;
   operationTimeoutMs: number;
-  /**
-   * The slowest rate one upload can count on under `bandwidthLimit` (its lowest rate shared by all
-   * lanes), bytes per second: an upload's timeout allows for it. Absent: no limit.
-   */
-  slowestBytesPerSecond?: number;
   deadTimeMs: number;
   logger: Logger;
   emit: Emit;
@@ -57,25 +74,36 @@ export interface UploaderOptions {
   requestSnapshot: (snapshot: Snapshot) => void;
   /** The transport confirmed this snapshot and the ledger records it (drop folders' `afterUpload`). */
   onDelivered?: (snapshot: Snapshot) => void;
-  now?: () => number;
+  /**
+   * The slowest rate one upload can count on under `bandwidthLimit` (its lowest rate shared by all
+   * lanes), bytes per second: an upload's timeout allows for it. Absent: no limit.
+   */
+  slowestBytesPerSecond?: number;
+  /** Time for every wait, timeout and record. @default the system clock */
+  clock?: Clock;
 }
+
+/** The uploader as a whole (see the module comment). */
+export type UploaderState = 'idle' | 'connecting' | 'connected' | 'failed' | 'paused' | 'draining' | 'stopped';
 
 interface Lane {
   id: number;
   transport: Transport;
-  connected: boolean;
+  /** closed → connecting → open; back to closed on a failure, dead time or stop. */
+  state: 'closed' | 'connecting' | 'open';
+  /** This lane's connection was lost and replaced at once, and nothing was delivered since. */
+  replacedAfterLoss: boolean;
   /** Append mode: remote files whose end was compared with ours on this connection. */
   trusted: Set<string>;
   loop: Promise<void> | null;
-  /** An extra connection on this lane failed: not tried again before this time (ms since epoch). */
-  extraRetryAt: number;
-  /** Connecting ahead of work (warmUp): not busy with an upload, so it must not count as one. */
-  warming?: boolean;
 }
 
 export class Uploader {
   readonly #o: UploaderOptions;
+  readonly #clock: Clock;
   readonly #now: () => number;
+  /** When the retry wait of a failure ends (state `failed` until then). */
+  #retryAt = 0;
   readonly #lanes: Lane[] = [];
   /** Insertion-ordered; a newer snapshot of the same id takes the older one's place. */
   #pending = new Map<string, Snapshot>();
@@ -87,6 +115,7 @@ export class Uploader {
   /** A server asked everyone to wait (429 Retry-After): rate limits are per account, not per lane. */
   #pausedUntil = 0;
   #stopping = false;
+  #connects = 0;
   /** Graceful stop: deliver what is queued while uploads succeed; stop at the first failure. */
   #draining = false;
   /** Aborts retry waits (graceful stop). */
@@ -96,7 +125,8 @@ export class Uploader {
 
   constructor(options: UploaderOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+    this.#now = () => this.#clock.now();
     this.#lastActivityAt = this.#now();
     options.status.setQueueSource(() => ({ pending: this.#pending.values(), inFlight: this.#inFlight.values() }));
   }
@@ -106,7 +136,24 @@ export class Uploader {
   }
 
   get connected(): boolean {
-    return this.#lanes.some((lane) => lane.connected);
+    return this.#lanes.some((lane) => lane.state === 'open');
+  }
+
+  /** Where the state machine is (module comment). */
+  get state(): UploaderState {
+    if (this.#stopping) return 'stopped';
+    if (this.#draining) return 'draining';
+    const now = this.#now();
+    if (this.#pausedUntil > now) return 'paused';
+    if (this.connected) return 'connected';
+    if (this.#retryAt > now) return 'failed';
+    if (this.#lanes.some((lane) => lane.state === 'connecting' || lane.loop)) return 'connecting';
+    return 'idle';
+  }
+
+  /** Connections (logins) opened so far: one per successful or failed connect. */
+  get connectsStarted(): number {
+    return this.#connects;
   }
 
   get idle(): boolean {
@@ -139,15 +186,14 @@ export class Uploader {
    * instead of after it (an SSH login is 50–300 ms; a 1 GiB snapshot takes seconds).
    */
   warmUp(): void {
-    if (this.#stopping || this.connected || this.#lanes.some((lane) => lane.loop)) return;
+    if (this.#stopping || this.connected || this.#lanes.some((lane) => lane.loop) || this.#retryAt > this.#now()) return;
     const lane = this.#lane(0);
-    lane.warming = true;
+    // This lane is the one that will carry the file being snapshotted: #kick counts it as running.
     lane.loop = this.#connect(lane)
       .then(() => undefined)
       .finally(() => {
         lane.loop = null;
-        lane.warming = false;
-        if (this.#available() > 0) this.#kick();
+        this.#kick();
       });
   }
 
@@ -162,36 +208,39 @@ export class Uploader {
 
   #lane(index: number): Lane {
     while (this.#lanes.length <= index) {
-      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), connected: false, trusted: new Set(), loop: null, extraRetryAt: 0 });
+      this.#lanes.push({ id: this.#lanes.length, transport: this.#o.createTransport(), state: 'closed', replacedAfterLoss: false, trusted: new Set(), loop: null });
     }
     return this.#lanes[index]!;
   }
 
-  /**
-   * Starts lanes: one when none runs; more, up to `transfers`, once a connection works. Connected
-   * lanes come first: starting an unconnected lane while a connected one sat idle made that lane's
-   * failed extra connect start it again at once, forever (a busy loop that never used, or found
-   * dead, the connected lane). A lane whose extra connection failed waits `retry.quickDelayMs`.
-   */
+  /** Starts lanes up to #lanesWanted, preferring lanes whose connection is open. */
   #kick(): void {
     if (this.#stopping) return;
+    const wanted = this.#lanesWanted();
     const running = () => this.#lanes.filter((lane) => lane.loop).length;
-    const wanted = this.connected ? Math.min(this.#o.transfers, this.#available(this.#o.transfers) + running()) : Math.min(1, this.#available(1));
-    const now = this.#now();
-    const candidates = [
-      ...this.#lanes.filter((lane) => lane.connected),
-      ...Array.from({ length: this.#o.transfers }, (_, index) => index),
-    ];
-    for (const candidate of candidates) {
+    if (running() >= wanted) return;
+    for (let index = 0; index < this.#o.transfers; index += 1) this.#lane(index);
+    const idle = this.#lanes.filter((lane) => !lane.loop).sort((a, b) => Number(b.state === 'open') - Number(a.state === 'open'));
+    for (const lane of idle) {
       if (running() >= wanted) break;
-      const lane = typeof candidate === 'number' ? this.#lane(candidate) : candidate;
-      // The wait applies to extra connections only: with none working, the retry schedule rules.
-      if (lane.loop || (this.connected && !lane.connected && lane.extraRetryAt > now)) continue;
       lane.loop = this.#run(lane).finally(() => {
         lane.loop = null;
         if (this.#available() > 0) this.#kick();
       });
     }
+  }
+
+  /**
+   * Lanes worth running: none without work; one while nothing is connected (only one lane
+   * tries); else one per file in flight or ready, up to `transfers`. A running lane (connecting,
+   * or about to take a file) counts, so it is never joined by a second login for the same file.
+   */
+  #lanesWanted(): number {
+    const ready = this.#available(this.#o.transfers);
+    const work = this.#inFlight.size + ready;
+    if (ready === 0) return 0;
+    if (!this.connected) return 1;
+    return Math.min(this.#o.transfers, work);
   }
 
   /** Snapshots ready to go (not waiting behind an upload of the same file), counted up to `upTo`. */
@@ -218,17 +267,23 @@ export class Uploader {
     while (!this.#stopping && this.#available() > 0) {
       const pause = this.#pausedUntil - this.#now();
       if (pause > 0) {
-        await sleep(pause, this.#waits.signal);
+        await sleep(pause, this.#waits.signal, this.#clock);
+        if (this.connected && this.#pausedUntil <= this.#now()) this.#o.status.setConnection('connected');
         continue;
       }
-      if (!lane.connected && !(await this.#connect(lane))) {
-        if (this.connected) return; // another lane carries on; don't add to the load
-        continue;
+      if (lane.state !== 'open') {
+        // Not connected: only one lane connects while nothing is connected; extra lanes only
+        // when the work needs them (#lanesWanted).
+        if (!this.connected && this.#lanes.some((other) => other !== lane && other.state === 'connecting')) return;
+        if (this.connected && this.#lanesRunningOpen() >= this.#lanesWanted()) return;
+        if (!(await this.#connect(lane)) && this.connected) return; // another lane carries on; don't add to the load
+        continue; // a pause may have begun while connecting
       }
       const snapshot = this.#take();
       if (!snapshot) return;
       try {
         await this.#upload(lane, snapshot);
+        lane.replacedAfterLoss = false;
       } catch (error) {
         const keepGoing = await this.#afterFailure(lane, snapshot, error);
         if (!keepGoing) return;
@@ -239,29 +294,40 @@ export class Uploader {
     }
   }
 
+  /** Running lanes other than those still to connect: the ones that carry or will carry a file. */
+  #lanesRunningOpen(): number {
+    return this.#lanes.filter((lane) => lane.loop && lane.state === 'open').length;
+  }
+
   async #connect(lane: Lane): Promise<boolean> {
     const { operationTimeoutMs, logger, status } = this.#o;
     const wasConnected = this.connected;
     if (!wasConnected) status.setConnection('connecting');
+    lane.state = 'connecting';
+    this.#connects += 1;
     try {
-      await withTimeout((signal) => lane.transport.connect(signal), operationTimeoutMs, this.#operations.signal, `Connecting to ${lane.transport.description}`);
-      lane.connected = true;
-      lane.extraRetryAt = 0;
+      await withTimeout(
+        (signal) => lane.transport.connect(signal),
+        operationTimeoutMs,
+        this.#operations.signal,
+        `Connecting to ${lane.transport.description}`,
+        this.#clock,
+      );
+      lane.state = 'open';
+      this.#retryAt = 0;
       lane.trusted.clear();
       if (!wasConnected) {
         status.setConnection('connected');
         logger.info(`Connected to ${lane.transport.description}`);
         this.#o.emit('connected', { target: lane.transport.description });
       }
-      // Other lanes may start now. Not from a warm-up: its lane still counts as running here, so a
-      // kick would start a second lane (and a second login) for the one upload this lane takes next.
-      if (!lane.warming) this.#kick();
+      this.#kick();
       return true;
     } catch (error) {
+      lane.state = 'closed';
       await lane.transport.close();
       if (this.connected) {
         logger.debug(`Extra connection ${lane.id} to ${lane.transport.description} failed: ${this.#o.describeError(error).message}`);
-        lane.extraRetryAt = this.#now() + this.#o.retry.quickDelayMs;
         return false;
       }
       const first = this.#pending.values().next().value as Snapshot | undefined;
@@ -278,6 +344,7 @@ export class Uploader {
       uploadTimeout(operationTimeoutMs, payloadBytes(snapshot), this.#o.slowestBytesPerSecond),
       this.#operations.signal,
       `Upload of ${snapshot.source} to ${lane.transport.description} as ${snapshot.remotePath}`,
+      this.#clock,
     );
     if (bytes === null) {
       // This delta cannot be sent: a new snapshot replaces it.
@@ -361,14 +428,32 @@ export class Uploader {
     if (this.#operations.signal.aborted) return false;
     const info = this.#o.describeError(error);
     const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof retryAfterMs === 'number' && info.code === 'RATE_LIMITED' && !this.#draining) {
+      // paused: every lane waits until the server's time has passed; the connection is fine.
+      this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + retryAfterMs);
+      this.#o.status.recordError(info, snapshot.source);
+      this.#o.status.setConnection('waiting-to-retry', this.#pausedUntil);
+      this.#o.logger.warn(`${info.message} [${info.code}]; every upload to ${lane.transport.description} waits ${formatDelay(retryAfterMs)}`);
+      this.#o.emit('upload-failed', { file: snapshot.source, error: info, willRetry: true });
+      return true;
+    }
     if (typeof retryAfterMs === 'number') this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + retryAfterMs);
+    const lost = info.code === 'CONNECTION_LOST' && !lane.replacedAfterLoss && !this.#draining;
     await this.#disconnect(lane, 'error', info.message);
-    if (this.connected) {
-      // Other connections still work: report, let them take the file, and retire this lane.
+    if (this.connected || this.#lanes.some((other) => other !== lane && other.state === 'connecting')) {
+      // Other connections work (or one is being opened): report, let them take the file, and retire this lane.
       this.#o.status.recordError(info, snapshot.source);
       this.#o.logger.warn(`${info.message} [${info.code}]; another connection retries it`);
       this.#o.emit('upload-failed', { file: snapshot.source, error: info, willRetry: true });
       return false;
+    }
+    if (lost) {
+      // The server was reachable a moment ago: replace the connection now, not after a retry wait.
+      lane.replacedAfterLoss = true;
+      this.#o.status.recordError(info, snapshot.source);
+      this.#o.logger.warn(`${info.message} [${info.code}]; reconnecting now`);
+      this.#o.emit('upload-failed', { file: snapshot.source, error: info, willRetry: true });
+      return true;
     }
     await this.#waitBeforeRetry(error, snapshot.source);
     return true;
@@ -401,6 +486,7 @@ export class Uploader {
     this.#failures += 1;
     const info = this.#o.describeError(error);
     const delay = retryDelay(retry, this.#failures, error);
+    this.#retryAt = this.#now() + delay;
     status.recordError(info, file);
     status.setConnection('waiting-to-retry', this.#now() + delay);
     logger.warn(
@@ -408,7 +494,7 @@ export class Uploader {
         `Retrying in ${formatDelay(delay)}; queued files stay in the spool.`,
     );
     if (file) this.#o.emit('upload-failed', { file, error: info, willRetry: true });
-    await sleep(delay, this.#waits.signal);
+    await sleep(delay, this.#waits.signal, this.#clock);
   }
 
   async #discard(snapshot: Snapshot, why: string): Promise<void> {
@@ -417,8 +503,8 @@ export class Uploader {
   }
 
   async #disconnect(lane: Lane, reason: 'dead-time' | 'error' | 'stop', detail?: string): Promise<void> {
-    const wasConnected = lane.connected;
-    lane.connected = false;
+    const wasConnected = lane.state === 'open';
+    lane.state = 'closed';
     await lane.transport.close();
     if (wasConnected && !this.connected) {
       this.#o.status.setConnection('disconnected');

@@ -27,8 +27,10 @@ import {
   sharedTokenKeeper,
 } from './dropboxAuth.js';
 import { readAt } from '../shared/fileRange.js';
+import { LINK_DEFAULTS, Lifeline } from './lifeline.js';
+import { RateGate } from './rateGate.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
-import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
 /** The API takes at most 150 MiB in one request. */
@@ -52,10 +54,28 @@ export interface DropboxTransportOptions {
   fetch?: FetchFn;
   /** The access-token keeper. @default one shared by every transport with the same credentials */
   tokens?: AccessTokenKeeper;
+  /** Where a 429's pause is kept. @default one per token keeper (per account) */
+  gate?: RateGate;
 }
+
+/** One gate per account (the token keeper is shared per credentials): a 429 pauses every lane. */
+const gates = new WeakMap<AccessTokenKeeper, RateGate>();
+function gateOf(tokens: AccessTokenKeeper): RateGate {
+  let gate = gates.get(tokens);
+  if (!gate) gates.set(tokens, (gate = new RateGate()));
+  return gate;
+}
+
+/** A request of an upload session refused with 429 is sent again after the pause, this many times at most. */
+const SESSION_RATE_LIMIT_TRIES = 5;
+/** Request bodies are handed to fetch in slices this big, each one proof that the upload moves. */
+const BODY_SLICE_BYTES = 64 * 1024;
 
 type CommitInfo = files.CommitInfo;
 type FileMetadata = files.FileMetadata;
+
+/** Dropbox's API has no append: append-mode files go up whole (README). */
+export const DROPBOX_CAPABILITIES: TransportCapabilities = { append: false, list: true, read: true, maxLanes: 64 };
 
 export class DropboxTransport implements Transport {
   readonly description: string;
@@ -68,6 +88,8 @@ export class DropboxTransport implements Transport {
   readonly #chunk: number;
   readonly #logger: Logger;
   readonly #bandwidth: BandwidthLimiter | null;
+  readonly #gate: RateGate;
+  readonly #stallMs: number;
 
   constructor(config: DropboxTransportConfig, context: TransportContext, options: DropboxTransportOptions = {}) {
     // Dropbox paths are absolute; '' and 'pushtask' mean '/' and '/pushtask'.
@@ -91,6 +113,8 @@ export class DropboxTransport implements Transport {
         fetch: this.#fetch,
         logger: context.logger,
       });
+    this.#gate = options.gate ?? gateOf(this.#tokens);
+    this.#stallMs = (context.link ?? LINK_DEFAULTS).stallTimeoutMs;
     this.description = `dropbox:${this.#remoteDir}${this.#baseUrl ? ` (via ${safeOrigin(this.#baseUrl)})` : ''}`;
   }
 
@@ -197,8 +221,12 @@ export class DropboxTransport implements Transport {
     while (size - offset > this.#chunk) {
       const chunk = await chunkAt(offset);
       const cursor = { session_id, offset };
-      await this.#call(signal, 'UPLOAD_FAILED', what, (client) =>
-        client.filesUploadSessionAppendV2({ cursor, close: false, content_hash: dropboxContentHash(chunk), contents: chunk }),
+      await this.#call(
+        signal,
+        'UPLOAD_FAILED',
+        what,
+        (client) => client.filesUploadSessionAppendV2({ cursor, close: false, content_hash: dropboxContentHash(chunk), contents: chunk }),
+        { rateLimitTries: SESSION_RATE_LIMIT_TRIES },
       );
       offset += chunk.length;
       onProgress?.(offset);
@@ -206,8 +234,12 @@ export class DropboxTransport implements Transport {
 
     const last = await chunkAt(offset);
     const cursor = { session_id, offset };
-    const finished = await this.#call(signal, 'UPLOAD_FAILED', what, (client) =>
-      client.filesUploadSessionFinish({ cursor, commit, content_hash: dropboxContentHash(last), contents: last }),
+    const finished = await this.#call(
+      signal,
+      'UPLOAD_FAILED',
+      what,
+      (client) => client.filesUploadSessionFinish({ cursor, commit, content_hash: dropboxContentHash(last), contents: last }),
+      { rateLimitTries: SESSION_RATE_LIMIT_TRIES },
     );
     return finished.result;
   }
@@ -217,22 +249,49 @@ export class DropboxTransport implements Transport {
    * one more try: the request was refused before it did anything, so repeating it is safe.
    * `op` builds its arguments afresh each time (the SDK deletes `contents` from the object it is given).
    */
-  async #call<T>(signal: AbortSignal, failCode: PushtaskErrorCode, what: string, op: (client: Dropbox) => Promise<T>): Promise<T> {
+  async #call<T>(
+    signal: AbortSignal,
+    failCode: PushtaskErrorCode,
+    what: string,
+    op: (client: Dropbox) => Promise<T>,
+    { rateLimitTries = 1 }: { rateLimitTries?: number } = {},
+  ): Promise<T> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await this.#callOnce(signal, failCode, what, op);
+      } catch (error) {
+        // A 429 was refused before it did anything: an upload session (which may have sent GBs)
+        // waits out the pause with every other request and sends the same request again.
+        if (!(error instanceof PushtaskError) || error.code !== 'RATE_LIMITED' || tries >= rateLimitTries || signal.aborted) throw error;
+        this.#logger.info(`${error.message}; ${what} waits and sends the same request again (try ${tries + 1} of ${rateLimitTries})`);
+      }
+    }
+  }
+
+  async #callOnce<T>(signal: AbortSignal, failCode: PushtaskErrorCode, what: string, op: (client: Dropbox) => Promise<T>): Promise<T> {
     let token = await this.#tokens.get(signal);
+    await this.#gate.wait(signal);
     try {
       return await op(this.#client(token, signal));
     } catch (error) {
       if (signal.aborted || dropboxTag(error) !== 'expired_access_token' || !this.#tokens.canRefresh) {
-        throw this.#describe(error, failCode, what, signal);
+        throw this.#rateLimited(this.#describe(error, failCode, what, signal));
       }
       this.#logger.info('Dropbox says the access token expired before its time; refreshing it and trying once more');
       token = await this.#tokens.renew(token, signal);
     }
+    await this.#gate.wait(signal);
     try {
       return await op(this.#client(token, signal));
     } catch (error) {
-      throw this.#describe(error, failCode, what, signal);
+      throw this.#rateLimited(this.#describe(error, failCode, what, signal));
     }
+  }
+
+  /** A 429's pause holds back every request of this account (rateGate.ts). */
+  #rateLimited(error: unknown): unknown {
+    if (error instanceof PushtaskError && error.code === 'RATE_LIMITED') this.#gate.pause(error.retryAfterMs ?? 1000);
+    return error;
   }
 
   /**
@@ -243,11 +302,26 @@ export class DropboxTransport implements Transport {
     const fetchImpl = this.#fetch;
     const baseUrl = this.#baseUrl;
     const bandwidth = this.#bandwidth;
+    const stallMs = this.#stallMs;
     const fetch = async (url: string, init: RequestInit) => {
       // bandwidthLimit: a request body leaves whole once the bucket has paid for it, so the limit
-      // holds on average over a chunk (DROPBOX_CHUNK_BYTES), not within it.
+      // holds on average over a chunk (DROPBOX_CHUNK_BYTES), not within it. Paid before the
+      // lifeline starts: waiting for the bucket is not a stalled connection.
       if (bandwidth) await bandwidth.take(bodyBytes(init.body), signal);
-      return withBufferMethod(await fetchImpl(rerouteUrl(url, baseUrl), { ...init, signal }));
+      // Each request is its own HTTP exchange: a lifeline per request fails it when its socket
+      // goes silent (no body slice taken, no answer) for stallTimeoutMs, and on the call's abort.
+      const life = new Lifeline(`${safeOrigin(rerouteUrl(url, baseUrl))}`);
+      return life.run(
+        signal,
+        `Dropbox request ${new URL(url).pathname}`,
+        async (requestSignal, progress) => {
+          const response = await fetchImpl(rerouteUrl(url, baseUrl), { ...init, ...sliced(init, progress), signal: requestSignal });
+          progress();
+          const body = Buffer.from(await response.arrayBuffer());
+          return withBufferMethod(new Response(body.length ? body : null, { status: response.status, statusText: response.statusText, headers: response.headers }));
+        },
+        { stallMs },
+      );
     };
     return new Dropbox({ accessToken: token, fetch });
   }
@@ -300,6 +374,26 @@ export class DropboxTransport implements Transport {
       throw error;
     }
   }
+}
+
+/**
+ * A request body as a stream fetch pulls slice by slice, each pull a sign that the socket takes
+ * bytes (for the stall clock); the length stays declared, so nothing changes on the wire.
+ */
+function sliced(init: RequestInit, progress: () => void): Partial<RequestInit> & { duplex?: 'half' } {
+  const { body } = init;
+  if (!(body instanceof Uint8Array) || body.length <= BODY_SLICE_BYTES) return {};
+  const headers = new Headers(init.headers);
+  headers.set('content-length', String(body.length));
+  let offset = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      progress();
+      if (offset >= body.length) return controller.close();
+      controller.enqueue(body.subarray(offset, (offset += BODY_SLICE_BYTES)));
+    },
+  });
+  return { body: stream, duplex: 'half', headers };
 }
 
 /** The SDK reads downloads with node-fetch's `res.buffer()`, which the built-in fetch lacks. */

@@ -11,7 +11,6 @@
  * Retries, timeouts and dead time belong to the uploader: a failure here just throws a
  * PushtaskError that says what went wrong and how to fix it.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { posix } from 'node:path';
 import { createReadStream } from 'node:fs';
@@ -22,15 +21,14 @@ import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { shortenName } from '../shared/atomicCopy.js';
+import { LINK_DEFAULTS, Lifeline, type LinkSettings } from './lifeline.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
+import { remoteTempName } from './tempNames.js';
 import { StrayTemps } from './strayTemps.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import { meteredReadStream } from '../shared/meteredStream.js';
-import type { RemoteAppender, RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { RemoteAppender, RemoteEntry, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
-/** basic-ftp's own inactivity timeout per socket; the uploader's operation timeout is the outer bound. */
-const CLIENT_TIMEOUT_MS = 30_000;
 /** How long close() waits for a polite QUIT before dropping the connection. */
 const QUIT_TIMEOUT_MS = 1000;
 /**
@@ -83,10 +81,18 @@ interface Session {
   brokenBy: string | null;
   /** An upload is running: close() must not wait for a polite QUIT. */
   busy: boolean;
+  /** The current client's life: every operation on it fails at once when its control connection dies. */
+  life: Lifeline;
+  /** Probes the control connection with NOOP while it is idle (config `link`). */
+  keepalive: NodeJS.Timeout;
+  /** When the last command of this session finished (performance clock). */
+  lastUsedAt: number;
 }
 
 /** Warnings that would repeat for every connection to the same server: said once per process. */
 const warnedOnce = new Set<string>();
+
+export const FTP_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 64 };
 
 export class FtpTransport implements Transport {
   readonly description: string;
@@ -96,10 +102,17 @@ export class FtpTransport implements Transport {
   #session: Session | null = null;
   readonly #strays: StrayTemps;
   readonly #bandwidth: BandwidthLimiter | null;
-  /** FEAT's answer per client, asked once while setting the client up. */
-  readonly #features = new WeakMap<Client, Map<string, string>>();
   /** The tail of the upload queue: basic-ftp rejects a command while another one runs. */
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #link: LinkSettings;
+  readonly #agentTag: string | undefined;
+  /**
+   * What the first session learnt (FEAT, PWD) and the folders made so far: a reconnect skips
+   * those round trips (on a slow link a reconnect is mostly round trips). Folders are forgotten
+   * after any failed operation, in case one was removed on the server.
+   */
+  #server: { features: Map<string, string>; baseDir: string } | null = null;
+  readonly #knownDirs = new Set<string>();
 
   constructor(config: FtpTransportConfig, context: TransportContext) {
     this.#config = config;
@@ -107,6 +120,8 @@ export class FtpTransport implements Transport {
     this.#logger = context.logger;
     this.#strays = context.strays ?? new StrayTemps();
     this.#bandwidth = context.bandwidth ?? null;
+    this.#link = context.link ?? LINK_DEFAULTS;
+    this.#agentTag = context.agentTag;
     this.description = describeTarget(config, this.#port);
     if (config.secure === false) {
       this.#warnOnce(
@@ -123,7 +138,18 @@ export class FtpTransport implements Transport {
     const client = await this.#openClient(signal);
     try {
       const { baseDir, supportsMfmt } = await this.#learnServer(client);
-      this.#session = { client, baseDir, supportsMfmt, knownDirs: new Set(), brokenBy: null, busy: false };
+      const session: Session = {
+        client,
+        baseDir,
+        supportsMfmt,
+        knownDirs: this.#knownDirs,
+        brokenBy: null,
+        busy: false,
+        life: this.#lifeOf(client),
+        keepalive: setInterval(() => this.#probe(session), this.#link.keepaliveIntervalMs).unref(),
+        lastUsedAt: performance.now(),
+      };
+      this.#session = session;
     } catch (error) {
       client.close();
       throw this.#connectError(error, 'setup', signal);
@@ -136,14 +162,15 @@ export class FtpTransport implements Transport {
       const size = await snapshotSize(request.localPath);
       await this.#deliver(session, request, target, size);
       return { bytes: size };
-    });
+    }, request.onProgress);
   }
 
   async close(): Promise<void> {
     const session = this.#session;
     this.#session = null;
     if (!session) return;
-    if (session.busy) session.client.close();
+    clearInterval(session.keepalive);
+    if (session.busy || session.life.dead) session.client.close();
     else await quitQuietly(session.client);
   }
 
@@ -174,7 +201,13 @@ export class FtpTransport implements Transport {
    * Runs one operation on the session, queued (basic-ftp rejects a command while another one
    * runs). Any failure breaks the session until the uploader reconnects.
    */
-  #inSession<T>(what: string, remotePath: string, signal: AbortSignal, operation: (session: Session, target: string) => Promise<T>): Promise<T> {
+  #inSession<T>(
+    what: string,
+    remotePath: string,
+    signal: AbortSignal,
+    operation: (session: Session, target: string) => Promise<T>,
+    onProgress?: (bytes: number) => void,
+  ): Promise<T> {
     const next = this.#queue.then(async () => {
       signal.throwIfAborted();
       const session = this.#requireSession();
@@ -182,22 +215,29 @@ export class FtpTransport implements Transport {
       const target = joinRemote(session.baseDir, remotePath);
       assertFtpSafe(target);
       session.busy = true;
-      // basic-ftp has no cancellation: closing the client makes the command in flight fail at once.
-      const onAbort = () => session.client.close();
-      signal.addEventListener('abort', onAbort, { once: true });
       try {
         await this.#reopenIfDropped(session, signal);
-        return await operation(session, target);
+        // basic-ftp has no cancellation: the lifeline closes the client when the connection dies
+        // or the signal aborts, which fails the command in flight at once.
+        return await session.life.run(signal, `FTP ${what} ${target}`, (_signal, progress) => {
+          session.client.trackProgress((info) => {
+            progress();
+            onProgress?.(info.bytes);
+          });
+          return operation(session, target);
+        }, { stallMs: this.#link.stallTimeoutMs });
       } catch (error) {
         session.client.close();
+        this.#knownDirs.clear();
         const failure = this.#operationError(error, what, target, signal);
         // basic-ftp closes itself after most errors, and the session state is unknown after the
         // rest: fail fast until the uploader closes and connects again.
         session.brokenBy = failure.message;
         throw failure;
       } finally {
+        session.client.trackProgress();
         session.busy = false;
-        signal.removeEventListener('abort', onAbort);
+        session.lastUsedAt = performance.now();
         // close() or connect() ran meanwhile and let go of this session: its client is ours to end.
         if (this.#session !== session) session.client.close();
       }
@@ -210,14 +250,51 @@ export class FtpTransport implements Transport {
     const session = this.#session;
     if (session && session.brokenBy === null) return session;
     const why = session ? `the last upload failed: ${session.brokenBy}` : 'connect() first';
-    throw new PushtaskError('CONNECT_FAILED', `Not connected to ${this.description} (${why})`);
+    throw new PushtaskError(session ? 'CONNECTION_LOST' : 'CONNECT_FAILED', `Not connected to ${this.description} (${why})`);
+  }
+
+  /** A lifeline that ends when the client's control connection closes or errors. */
+  #lifeOf(client: Client): Lifeline {
+    const life = new Lifeline(this.description, () => client.close());
+    const socket = client.ftp.socket;
+    if (socket.destroyed || client.closed) life.end('closed');
+    socket.once('close', () => life.end('control connection closed'));
+    socket.once('error', (error: Error) => life.end(`control connection: ${errorMessage(error)}`, error));
+    return life;
+  }
+
+  /**
+   * Keepalive: NOOP on a control connection idle for a keepalive interval; no answer within
+   * keepaliveCountMax intervals ends the connection (a silent drop). Queued like any command,
+   * so it never interleaves with one.
+   */
+  #probe(session: Session): void {
+    const { keepaliveIntervalMs, keepaliveCountMax } = this.#link;
+    if (this.#session !== session || session.busy || session.life.dead || session.brokenBy !== null) return;
+    if (performance.now() - session.lastUsedAt < keepaliveIntervalMs) return;
+    const waitMs = keepaliveIntervalMs * Math.max(1, keepaliveCountMax);
+    const probe = this.#queue.then(async () => {
+      if (this.#session !== session || session.life.dead || session.client.closed) return;
+      const timer = setTimeout(() => session.life.end(`no answer to NOOP within ${waitMs} ms`), waitMs);
+      try {
+        await session.client.send('NOOP');
+        session.lastUsedAt = performance.now();
+      } catch (error) {
+        session.life.end(`NOOP failed: ${errorMessage(error)}`, error);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+    this.#queue = probe.catch(() => undefined);
   }
 
   /** A server drops idle connections (its idle timeout, a restart): routine, not a failure. */
   async #reopenIfDropped(session: Session, signal: AbortSignal): Promise<void> {
-    if (!session.client.closed) return;
-    this.#logger.debug(`The server closed the idle connection to ${this.#hostPort()}; opening a new one`);
+    if (!session.client.closed && !session.life.dead) return;
+    this.#logger.debug(`The connection to ${this.#hostPort()} was closed while idle; opening a new one`);
+    session.client.close();
     session.client = await this.#openClient(signal);
+    session.life = this.#lifeOf(session.client);
   }
 
   // ── Connecting ──────────────────────────────────────────────────────────────────────────────
@@ -225,7 +302,8 @@ export class FtpTransport implements Transport {
   /** Opens one logged-in client: TCP (or implicit TLS), AUTH TLS, login, binary mode. */
   async #openClient(signal: AbortSignal): Promise<Client> {
     const tlsOptions = await this.#tlsOptions();
-    const client = new Client(CLIENT_TIMEOUT_MS);
+    // basic-ftp's inactivity timeout: a reply or a transfer that moves nothing for this long fails.
+    const client = new Client(this.#link.stallTimeoutMs);
     noDelayOnDataSockets(client);
     client.ftp.log = (message: string) => this.#logger.trace(`ftp ${this.#hostPort()}: ${message}`);
     const onAbort = () => client.close();
@@ -247,36 +325,16 @@ export class FtpTransport implements Transport {
       }
       stage = 'login';
       // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
-      const utf8 = await client.sendIgnoringError('OPTS UTF8 ON');
+      await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(username, password ?? '');
       stage = 'setup';
-      await this.#useSettings(client, utf8.code < 400);
+      await this.#settings(client);
       return client;
     } catch (error) {
       client.close();
       throw this.#connectError(error, stage, signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  /**
-   * basic-ftp's useDefaultSettings() without its repeats, one round trip each on a slow link: FEAT
-   * once per client (kept for #learnServer), no STRU F (file structure is FTP's default), and
-   * OPTS UTF8 ON again only when the server refused it before login.
-   */
-  async #useSettings(client: Client, utf8Accepted: boolean): Promise<void> {
-    const features = await client.features();
-    this.#features.set(client, features);
-    const supportsMlsd = features.has('MLST');
-    if (supportsMlsd) client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
-    await client.send('TYPE I');
-    if (!utf8Accepted) await client.sendIgnoringError('OPTS UTF8 ON');
-    // Listing (`pushtask monitor`) parses these MLSD facts.
-    if (supportsMlsd) await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
-    if (client.ftp.hasTLS) {
-      await client.sendIgnoringError('PBSZ 0');
-      await client.sendIgnoringError('PROT P');
     }
   }
 
@@ -292,9 +350,32 @@ export class FtpTransport implements Transport {
     }
   }
 
-  /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder. */
+  /**
+   * basic-ftp's useDefaultSettings without its round trips we do not need: FEAT once per
+   * transport (cached), TYPE I, and PBSZ 0 + PROT P over TLS. STRU F is every server's default;
+   * OPTS UTF8 ON was sent before login.
+   */
+  async #settings(client: Client): Promise<void> {
+    const features = this.#server?.features ?? (await client.features());
+    const supportsMLSD = features.has('MLST');
+    // As useDefaultSettings: MLSD listings where offered (`pushtask monitor`).
+    if (supportsMLSD) {
+      client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
+      await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
+    }
+    await client.send('TYPE I');
+    if (client.ftp.hasTLS) {
+      await client.sendIgnoringError('PBSZ 0');
+      await client.sendIgnoringError('PROT P');
+    }
+    this.#server = { features, baseDir: this.#server?.baseDir ?? '' };
+  }
+
+  /** FEAT decides whether MFMT is used; PWD anchors a relative remoteDir at the login folder (both once per transport). */
   async #learnServer(client: Client): Promise<Pick<Session, 'baseDir' | 'supportsMfmt'>> {
-    const features = this.#features.get(client) ?? (await client.features());
+    const known = this.#server;
+    if (known?.baseDir) return { baseDir: known.baseDir, supportsMfmt: known.features.has('MFMT') };
+    const features = known?.features ?? (await client.features());
     const { remoteDir } = this.#config;
     if (remoteDir.startsWith('/')) return { baseDir: posix.normalize(remoteDir), supportsMfmt: features.has('MFMT') };
     let home: string | null = null;
@@ -305,6 +386,7 @@ export class FtpTransport implements Transport {
       this.#logger.debug(`PWD failed on ${this.#hostPort()} (${errorMessage(error)}); using remoteDir ${remoteDir} as given`);
     }
     const baseDir = home === null || remoteDir.startsWith('/') ? posix.normalize(remoteDir) : posix.join(home, remoteDir);
+    this.#server = { features, baseDir };
     return { baseDir, supportsMfmt: features.has('MFMT') };
   }
 
@@ -315,19 +397,17 @@ export class FtpTransport implements Transport {
     const { client } = session;
     const folder = posix.dirname(target);
     await ensureFolder(client, folder, session.knownDirs);
-    const temp = posix.join(folder, temporaryName(posix.basename(target)));
+    const temp = remoteTempName(target, this.#agentTag);
     await request.onTemporaryName?.(temp);
     try {
-      if (request.onProgress) client.trackProgress((info) => request.onProgress?.(info.bytes));
       await client.uploadFrom(size === 0 ? emptyAfter(EMPTY_UPLOAD_PAUSE_MS) : this.#source(request.localPath, 0, request.signal), temp);
-      client.trackProgress();
       await this.#verifySize(client, temp, size);
       if (session.supportsMfmt) await this.#setMtime(client, temp, request.mtime);
       else this.#noteNoMfmt();
       await this.#replace(client, temp, target);
     } catch (error) {
       // Removed now, or over the next connection if this one is gone.
-      if (client.closed) this.#strays.note(temp);
+      if (client.closed || session.life.dead) this.#strays.note(temp);
       else await client.sendIgnoringError(`DELE ${temp}`).catch(() => this.#strays.note(temp));
       throw error;
     }
@@ -531,11 +611,10 @@ export class FtpTransport implements Transport {
     const next = this.#queue.then(async () => {
       signal.throwIfAborted();
       const session = this.#requireSession();
-      const onAbort = () => session.client.close();
-      signal.addEventListener('abort', onAbort, { once: true });
+      session.busy = true;
       try {
         await this.#reopenIfDropped(session, signal);
-        return await run(session.client, session);
+        return await session.life.run(signal, what(session), () => run(session.client, session), { stallMs: this.#link.stallTimeoutMs });
       } catch (error) {
         // The client's state is unknown after a failed command: the next operation opens a new one.
         session.client.close();
@@ -543,7 +622,8 @@ export class FtpTransport implements Transport {
         if (error instanceof PushtaskError) throw error;
         throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what(session)} on ${this.#hostPort()}: ${errorMessage(error)}`, { cause: error });
       } finally {
-        signal.removeEventListener('abort', onAbort);
+        session.busy = false;
+        session.lastUsedAt = performance.now();
       }
     });
     this.#queue = next.catch(() => undefined);
@@ -594,11 +674,6 @@ async function assertFolder(client: Client, dir: string): Promise<void> {
     throw new Error(`no such folder (${errorMessage(error)})`, { cause: error });
   }
   await client.cd(before);
-}
-
-/** `.<name>.<random>.pushtask-tmp`: hidden, unique, and short enough for any server's name limit. */
-function temporaryName(finalName: string): string {
-  return `.${shortenName(finalName)}.${randomBytes(4).toString('hex')}.pushtask-tmp`;
 }
 
 /** MFMT takes UTC `YYYYMMDDHHMMSS`; whole seconds are what every server accepts. */

@@ -7,7 +7,11 @@ import { atomicCopy } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import { forEachChunk, readRange } from '../shared/fileRange.js';
 import { confinedLocalDir, confinedLocalPath } from './remotePath.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import { remoteTempName } from './tempNames.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
+
+/** One folder on this machine: append, list, read; parallel copies would only compete for the disk. */
+export const LOCAL_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 1 };
 
 export class LocalTransport implements Transport {
   readonly description: string;
@@ -41,6 +45,8 @@ export class LocalTransport implements Transport {
         mtime: request.mtime,
         mkdir: true,
         signal: request.signal,
+        // Stable per (agent, file): the next upload of the file replaces a crash's leftover.
+        tempName: path.posix.basename(remoteTempName(request.remotePath, this.#context.agentTag)),
         ...(request.onTemporaryName && { onTemporaryName: request.onTemporaryName }),
       });
       return { bytes };

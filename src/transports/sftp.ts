@@ -11,24 +11,25 @@
  * rename: four (sftpPipeline.ts). The rename always waits for all answers. Larger files go
  * through ssh2's `fastPut` (many requests in flight), then SETSTAT and the rename.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
-import { shortenName } from '../shared/atomicCopy.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { LINK_DEFAULTS, Lifeline, silentDropBound, type LinkSettings } from './lifeline.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
+import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { meterWrites } from './sftpMeter.js';
 import { AppendHandles, Spare, appendOnHandle, callback, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import { forEachChunk } from '../shared/fileRange.js';
-import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportContext, UploadRequest, UploadResult } from './types.js';
+import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
 
 /**
@@ -41,14 +42,17 @@ import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from '.
  */
 const PUT_CONCURRENCY = 32;
 const PUT_CHUNK_BYTES = 8 * 31_952;
-const KEEPALIVE_MS = 10_000;
 /** Appends: write requests in flight at once, sent in order (so the server applies them in order). */
 const APPEND_WRITES_IN_FLIGHT = 16;
+/** ssh2's own keepalive count (it counts only keepalive replies, see connect()): a late fallback. */
+const SSH2_KEEPALIVE_COUNT_FALLBACK = 12;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const SFTP_EOF = 1;
 const SFTP_NO_SUCH_FILE = 2;
 /** Read whole and sent in one burst of WRITEs (at most 8 with any server, 1–4 with OpenSSH). */
 const SMALL_FILE_BYTES = 256 * 1024;
+
+export const SFTP_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 64 };
 
 export class SftpTransport implements Transport {
   readonly description: string;
@@ -56,16 +60,17 @@ export class SftpTransport implements Transport {
   readonly #logger: Logger;
   readonly #hostKeyPolicy: HostKeyPolicy;
   #client: SftpClient | null = null;
+  /** The open connection's life: every operation on it fails at once when it dies. */
+  #life: Lifeline | null = null;
+  readonly #link: LinkSettings;
+  readonly #agentTag: string | undefined;
   #posixRename = false;
   #warnedNonAtomic = false;
-  /** Remote temp names: random per transport (agents on other machines), then a counter. */
-  readonly #tempPrefix = randomBytes(4).toString('hex');
-  #tempCounter = 0;
   readonly #knownDirs = new Set<string>();
   readonly #strays: StrayTemps;
   readonly #bandwidth: BandwidthLimiter | null;
   /** Aborted when this connection closes: ends its writes' waits for the bandwidth limit. */
-  #connection = new AbortController();
+  #connectionAbort = new AbortController();
   /** Round-trip savers (sftpPipeline.ts): the next temp file opened ahead, append handles, server order. */
   readonly #spare: Spare;
   readonly #spareDir: string;
@@ -81,22 +86,31 @@ export class SftpTransport implements Transport {
     this.#bandwidth = context.bandwidth ?? null;
     this.#spareDir = path.posix.dirname(joinRemote(config.remoteDir, 'spare'));
     this.#spare = new Spare(spareName(this.#spareDir, `${context.stateDir}|${config.username}@${config.host}:${config.port}|${config.remoteDir}`));
+    this.#link = context.link ?? LINK_DEFAULTS;
+    this.#agentTag = context.agentTag;
   }
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
     const { host, port } = this.#config;
-    // The library's default listeners print to the console; ours log, and forget a lost connection
-    // so the next upload fails fast and the uploader reconnects instead of using a dead client.
-    const lost = (what: string) => () => {
-      this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
-      if (this.#client !== client) return;
-      this.#client = null;
-      this.#forgetHandles();
+    // The library's default listeners print to the console; ours end the connection's lifeline,
+    // which fails every operation pending on it at once and lets the client go.
+    // #life keeps pointing at a dead lifeline until close() or the next connect(): an upload on
+    // a connection that died while idle then fails with CONNECTION_LOST (reconnect at once).
+    const life = new Lifeline(this.description, () => {
+      if (this.#client === client) {
+        this.#client = null;
+        this.#forgetHandles();
+      }
+      void client.end().catch(() => undefined);
+    });
+    const lost = (what: string) => (error?: unknown) => {
+      if (!life.dead) this.#logger.debug(`SFTP connection to ${host}:${port}: ${what}`);
+      life.end(what, error);
     };
     const client: SftpClient = new SftpClient('pushtask', {
-      error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(),
-      end: lost('ended'),
+      error: (error: unknown) => lost(`error: ${errorMessage(error)}`)(error),
+      end: lost('ended by the server'),
       close: lost('closed'),
     });
     let refusal: string | undefined;
@@ -105,8 +119,11 @@ export class SftpTransport implements Transport {
       port,
       username: this.#config.username,
       readyTimeout: 20_000,
-      keepaliveInterval: KEEPALIVE_MS,
-      keepaliveCountMax: 3,
+      // ssh2 sends a keepalive every interval. It counts only keepalive replies as life, which
+      // queue behind upload data on a slow link; the lifeline's silence watch (below) counts any
+      // byte received, so ssh2's own count is only the fallback.
+      keepaliveInterval: this.#link.keepaliveIntervalMs,
+      keepaliveCountMax: Math.max(this.#link.keepaliveCountMax, SSH2_KEEPALIVE_COUNT_FALLBACK),
       // zlib@openssh.com starts after login, so a password or key is never compressed.
       ...(this.#config.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
       hostVerifier: (key: Buffer) => {
@@ -116,11 +133,6 @@ export class SftpTransport implements Transport {
       },
       ...this.#credentials(),
     };
-    // ssh2 asks with method "none" first, only to learn the allowed methods: one round trip for
-    // nothing, as we try ours in the same order anyway.
-    options.authHandler = (['password', 'publickey', 'agent'] as const).filter((method) =>
-      method === 'password' ? options.password !== undefined : method === 'publickey' ? options.privateKey !== undefined : options.agent !== undefined,
-    );
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
     // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
@@ -135,10 +147,15 @@ export class SftpTransport implements Transport {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+    if (life.dead) throw new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: the connection closed right after login`);
     this.#client = client;
+    this.#life = life;
     this.#inOrder = runsRequestsInOrder(client);
-    this.#connection = new AbortController();
-    if (this.#bandwidth) meterWrites(sftpOf(client), this.#bandwidth, this.#connection.signal);
+    this.#connectionAbort = new AbortController();
+    if (this.#bandwidth) meterWrites(sftpOf(client), this.#bandwidth, this.#connectionAbort.signal);
+    sftpOf(client).on('close', () => lost('SFTP channel closed')());
+    const socket = (client as unknown as { client?: { _sock?: net.Socket } }).client?._sock;
+    if (socket) life.watchSilence(socket, silentDropBound(this.#link));
     // knownDirs is kept across connections: a folder found or made a minute ago is there now, and
     // checking again costs a round trip after every dead time. If it is gone, the upload fails with
     // "no such file", forgets the folder, and the retry makes it again.
@@ -147,12 +164,16 @@ export class SftpTransport implements Transport {
       this.#logger.warn(`${this.description} does not offer posix-rename@openssh.com: replacing a file there is remove + rename, which is not atomic`);
     }
     const sftp = sftpOf(client);
-    await this.#strays.removeWith((temp) => callback<void>((done) => sftp.unlink(temp, (error) => done(error && !isNoSuchFile(error) ? error : null))), this.#logger, `${host}:${port}`);
+    // Not awaited: the removals go out first on the channel, ahead of any upload (OpenSSH serves
+    // a channel's requests in order), and the connection is usable a round trip sooner. A server
+    // that reorders could remove an upload's reused temporary name under it: that upload's rename
+    // then fails and it is retried; no partial file can land under a final name.
+    void this.#strays.removeWith((temp) => callback<void>((done) => sftp.unlink(temp, (error) => done(error && !isNoSuchFile(error) ? error : null))), this.#logger, `${host}:${port}`);
   }
 
   /** Removes a failed upload's temporary file now, or over the next connection if this one is gone. */
   #removeTemp(client: SftpClient, temp: string): void {
-    if (this.#client !== client) {
+    if (this.#client !== client || !this.#life || this.#life.dead) {
       this.#strays.note(temp);
       return;
     }
@@ -178,6 +199,13 @@ export class SftpTransport implements Transport {
       if (!socket) throw new PushtaskError('AUTH_FAILED', 'agent: true, but SSH_AUTH_SOCK is not set: start ssh-agent or give the socket path');
       credentials.agent = socket;
     }
+    // ssh2 starts with the 'none' method, a round trip that only lists the server's methods:
+    // going straight to ours saves it on every login (a reconnect on a slow link is round trips).
+    const methods: Array<'password' | 'publickey' | 'agent'> = [];
+    if (credentials.password !== undefined) methods.push('password');
+    if (credentials.privateKey !== undefined) methods.push('publickey');
+    if (credentials.agent !== undefined) methods.push('agent');
+    if (methods.length) credentials.authHandler = methods;
     return credentials;
   }
 
@@ -193,43 +221,49 @@ export class SftpTransport implements Transport {
   }
 
   async upload(request: UploadRequest): Promise<UploadResult> {
-    const client = this.#client;
-    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+    const { client, life } = this.#connection('UPLOAD_FAILED');
     const target = joinRemote(this.#config.remoteDir, request.remotePath);
     const dir = path.posix.dirname(target);
-    let temp = `${dir}/.${shortenName(path.posix.basename(target))}.${this.#tempPrefix}${(this.#tempCounter += 1).toString(36)}.pushtask-tmp`;
-    const onAbort = () => void this.close();
-    request.signal.addEventListener('abort', onAbort, { once: true });
+    let temp = remoteTempName(target, this.#agentTag);
     const sftp = sftpOf(client);
     this.#appendHandles.release(sftp); // an append handle size() opened for a file now replaced whole
     let tempMayExist = false;
+    const what = `SFTP upload to ${this.#config.host}:${target}`;
     try {
-      await this.#ensureDir(client, dir);
-      const seconds = request.mtime.getTime() / 1000;
-      const small = readSmallFile(request.localPath);
-      let bytes: number;
-      // A small file goes into the spare opened after the last upload, if there is one here.
-      const spare = small && dir === this.#spareDir ? await this.#spare.take() : null;
-      if (spare) temp = this.#spare.path;
-      await request.onTemporaryName?.(temp);
-      tempMayExist = true;
-      if (small) {
-        await putSmallOnHandle(sftp, spare ?? (await openFile(sftp, temp, 'w')), small, temp, seconds, this.#inOrder);
-        bytes = small.length;
-      } else {
-        bytes = await this.#putLarge(client, request, temp, seconds);
-      }
-      await this.#replace(sftp, temp, target);
-      // Spares only on OpenSSH, where they complete the 2-round-trip path; elsewhere an extra
-      // hidden file in the remote folder is not worth the one round trip it saves.
-      if (this.#inOrder && dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
-      return { bytes };
+      return await life.run(
+        request.signal,
+        what,
+        async (_signal, progress) => {
+          await this.#ensureDir(client, dir);
+          const seconds = request.mtime.getTime() / 1000;
+          const small = readSmallFile(request.localPath);
+          let bytes: number;
+          // A small file goes into the spare opened after the last upload, if there is one here.
+          const spare = small && dir === this.#spareDir ? await this.#spare.take() : null;
+          if (spare) temp = this.#spare.path;
+          await request.onTemporaryName?.(temp);
+          tempMayExist = true;
+          progress();
+          if (small) {
+            await putSmallOnHandle(sftp, spare ?? (await openFile(sftp, temp, 'w')), small, temp, seconds, this.#inOrder);
+            bytes = small.length;
+          } else {
+            bytes = await this.#putLarge(client, request, temp, seconds, progress);
+          }
+          progress();
+          await this.#replace(sftp, temp, target);
+          // Spares only on OpenSSH, where they complete the 2-round-trip path; elsewhere an extra
+          // hidden file in the remote folder is not worth the one round trip it saves.
+          if (this.#inOrder && dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
+          return { bytes };
+        },
+        { stallMs: this.#link.stallTimeoutMs },
+      );
     } catch (error) {
       if (isNoSuchFile(error as Error)) this.#knownDirs.delete(dir);
       if (tempMayExist) this.#removeTemp(client, temp);
-      throw new PushtaskError('UPLOAD_FAILED', `SFTP upload to ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      request.signal.removeEventListener('abort', onAbort);
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
+      throw new PushtaskError('UPLOAD_FAILED', `${what} failed: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -237,13 +271,17 @@ export class SftpTransport implements Transport {
    * fastPut (writes out of order, fastest with OpenSSH), or in order (sftpWriter.ts) for servers
    * that refused that once; the first refusal switches this server over and retries at once.
    */
-  async #putLarge(client: SftpClient, request: UploadRequest, temp: string, seconds: number): Promise<number> {
+  async #putLarge(client: SftpClient, request: UploadRequest, temp: string, seconds: number, progress: () => void): Promise<number> {
     const sftp = sftpOf(client);
     const server = this.#server;
+    const step = (sent: number) => {
+      progress();
+      request.onProgress?.(sent);
+    };
     if (!inOrderServers.has(this.#serverKey)) {
       try {
-        const step = request.onProgress ? { step: request.onProgress } : {};
-        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, ...step });
+        await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, step });
+        progress();
         await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
         return (await fs.promises.stat(request.localPath)).size;
       } catch (error) {
@@ -253,7 +291,19 @@ export class SftpTransport implements Transport {
         }
       }
     }
-    return putInOrder(sftp, request, temp, seconds);
+    return putInOrder(sftp, { ...request, onProgress: step }, temp, seconds);
+  }
+
+  /** The open connection, or a clear error naming why there is none. */
+  #connection(code: 'UPLOAD_FAILED' | 'REMOTE_READ_FAILED', what?: string): { client: SftpClient; life: Lifeline } {
+    const client = this.#client;
+    const life = this.#life;
+    if (!client || !life || life.dead) {
+      const why = life?.dead ? (life.signal.reason as Error).message : 'connect() first';
+      const message = what ? `Cannot ${what}: not connected to ${this.description} (${why})` : `Not connected to ${this.description} (${why})`;
+      throw new PushtaskError(life?.dead ? 'CONNECTION_LOST' : code, message);
+    }
+    return { client, life };
   }
 
   async #ensureDir(client: SftpClient, dir: string): Promise<void> {
@@ -339,13 +389,13 @@ export class SftpTransport implements Transport {
         }
       }),
     write: (request) =>
-      this.#remoteOperation('appending to', request.remotePath, request.signal, async (sftp, target) => {
+      this.#remoteOperation('appending to', request.remotePath, request.signal, async (sftp, target, progress) => {
         try {
           const handle = await this.#appendHandles.take(sftp, target);
           const small = handle ? readSmallFile(request.localPath, request.localStart) : null;
           if (handle && small) return await appendOnHandle(sftp, handle, small, request.remoteSize, request.mtime.getTime() / 1000);
           if (handle) void callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
-          return await appendTo(sftp, target, request);
+          return await appendTo(sftp, target, request, progress);
         } catch (error) {
           if (isOutOfOrderRefusal(error) && inOrderServers.learn(this.#serverKey)) {
             this.#logger.warn(`The SFTP server ${this.#server} accepts writes only in order and cannot append (${errorMessage(error)}); sending whole files to it from now on`);
@@ -356,27 +406,26 @@ export class SftpTransport implements Transport {
   };
 
   /** One append-mode operation on the open connection; a timeout or stop closes the connection. */
-  async #remoteOperation<T>(what: string, remotePath: string, signal: AbortSignal, operation: (sftp: SFTPWrapper, target: string) => Promise<T>): Promise<T> {
-    const client = this.#client;
-    if (!client) throw new PushtaskError('UPLOAD_FAILED', `Not connected to ${this.description}`);
+  async #remoteOperation<T>(what: string, remotePath: string, signal: AbortSignal, operation: (sftp: SFTPWrapper, target: string, progress: () => void) => Promise<T>): Promise<T> {
+    const { client, life } = this.#connection('UPLOAD_FAILED');
     const target = joinRemote(this.#config.remoteDir, remotePath);
-    const onAbort = () => void this.close();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const where = `SFTP ${what} ${this.#config.host}:${target}`;
     try {
-      signal.throwIfAborted();
-      return await operation(sftpOf(client), target);
+      return await life.run(signal, where, (_signal, progress) => operation(sftpOf(client), target, progress), { stallMs: this.#link.stallTimeoutMs });
     } catch (error) {
-      throw new PushtaskError('UPLOAD_FAILED', `SFTP ${what} ${this.#config.host}:${target} failed: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
+      throw new PushtaskError('UPLOAD_FAILED', `${where} failed: ${errorMessage(error)}`, { cause: error });
     }
   }
 
   async close(): Promise<void> {
     const client = this.#client;
+    const life = this.#life;
     this.#client = null;
+    this.#life = null;
+    life?.end('closed by pushtask');
     if (!client) return;
-    this.#connection.abort(new PushtaskError('UPLOAD_FAILED', `The connection to ${this.description} was closed`));
+    this.#connectionAbort.abort(new PushtaskError('UPLOAD_FAILED', `The connection to ${this.description} was closed`));
     const sftp = sftpOf(client);
     const goodbye = async () => {
       this.#appendHandles.release(sftp);
@@ -453,16 +502,12 @@ export class SftpTransport implements Transport {
   /** One call on the open connection; an abort (timeout) ends the connection so nothing hangs. */
   async #remoteCall<T>(signal: AbortSignal, what: string, call: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
-    const client = this.#client;
-    if (!client) throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what}: not connected to ${this.description}`);
-    const onAbort = () => void this.close();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const { client, life } = this.#connection('REMOTE_READ_FAILED', what);
     try {
-      return await call(sftpOf(client));
+      return await life.run(signal, what, () => call(sftpOf(client)), { stallMs: this.#link.stallTimeoutMs });
     } catch (error) {
+      if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
       throw new PushtaskError('REMOTE_READ_FAILED', `Cannot ${what} on ${this.#config.host}:${this.#config.port}: ${errorMessage(error)}`, { cause: error });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 }
@@ -491,7 +536,7 @@ function readKeyFile(file: string): Buffer {
  * then sets the mtime on the open handle. The close waits for the server, so the caller's size
  * check that follows sees every byte.
  */
-async function appendTo(sftp: SFTPWrapper, target: string, request: AppendRequest): Promise<void> {
+async function appendTo(sftp: SFTPWrapper, target: string, request: AppendRequest, progress: () => void): Promise<void> {
   const handle = await callback<Buffer>((done) => sftp.open(target, 'r+', done));
   try {
     const piece = (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024;
@@ -504,7 +549,10 @@ async function appendTo(sftp: SFTPWrapper, target: string, request: AppendReques
         request.signal.throwIfAborted();
         const part = chunk.subarray(at, at + piece);
         const write: Promise<void> = callback<void>((done) => sftp.write(handle, part, 0, part.length, shift + offset + at, done)).then(
-          () => void writes.delete(write),
+          () => {
+            progress();
+            writes.delete(write);
+          },
           (error: unknown) => {
             failure ??= error;
             writes.delete(write);

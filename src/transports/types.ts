@@ -4,6 +4,7 @@
  */
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import type { Logger } from '../shared/logger.js';
+import type { LinkSettings } from './lifeline.js';
 import type { StrayTemps } from './strayTemps.js';
 
 export interface UploadRequest {
@@ -40,6 +41,39 @@ export interface AppendRequest {
   signal: AbortSignal;
 }
 
+/**
+ * What a transport can do, declared by its module (and equal to the optional members its
+ * instances have), so code above the transports never guesses from the config's `type`.
+ */
+export interface TransportCapabilities {
+  /** `append` (append mode's primitives) is offered. */
+  readonly append: boolean;
+  /** `list` and `read` are offered (`pushtask monitor`). */
+  readonly list: boolean;
+  readonly read: boolean;
+  /** Connections worth opening in parallel at most (local: 1); config `transfers` is capped by it. */
+  readonly maxLanes: number;
+}
+
+/**
+ * Connection rules every network transport follows (issue 12), so the uploader can rely on them:
+ * - `connect` opens exactly one connection (one login); `close` ends it.
+ * - Every operation runs through the connection's `Lifeline` (lifeline.ts): when the connection
+ *   closes, errors, is reset, stops answering keepalives (`TransportContext.link`) or an upload
+ *   on it stalls, every operation pending on it fails at once with code CONNECTION_LOST; the
+ *   uploader then replaces the connection without waiting. Other failures keep their own codes.
+ * - A server's "slow down" (429, Retry-After) is a PushtaskError with `retryAfterMs`; a transport
+ *   whose requests share an account-wide limit (Dropbox) also holds back its own requests,
+ *   including those of uploads already running, until that time has passed.
+ * How to follow them in a new transport: open one `Lifeline` (lifeline.ts) per connection and end
+ * it from the library's close/error events (and `watchSilence(socket, silentDropBound(link))`
+ * where keepalives make an idle connection talk); run every operation as
+ * `life.run(signal, what, (signal, progress) => …, { stallMs: link.stallTimeoutMs })`, calling
+ * `progress()` from the library's progress callback. HTTP transports (Dropbox, S3) have no
+ * connection of their own: a Lifeline per request with the stall clock, and a `RateGate`
+ * (rateGate.ts) per account. Remote temporary names come from `remoteTempName(target, agentTag)`
+ * (tempNames.ts). Declare capabilities in a `<NAME>_CAPABILITIES` constant and register it in index.ts.
+ */
 export interface Transport {
   /** Where files go, for logs and errors; never contains a secret. */
   readonly description: string;
@@ -122,4 +156,11 @@ export interface TransportContext {
    * before they leave. Absent: no limit.
    */
   bandwidth?: BandwidthLimiter | null;
+  /** Keepalive and stall settings (config `link`); LINK_DEFAULTS without it. */
+  link?: LinkSettings;
+  /**
+   * Names this agent's remote temporary files: stable per (agent, file), so the next upload of
+   * the same file replaces a leftover of a killed one (tempNames.ts). Without it, a random tag per process.
+   */
+  agentTag?: string;
 }

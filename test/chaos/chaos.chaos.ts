@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testSeed } from '../helpers/appendWorkload.js';
 import { removeTestCertificates } from '../helpers/tls.js';
-import { runChaos, type ChaosReport, type FaultKind, type Target } from './harness.js';
+import { RECOVERY_BOUNDS_MS, runChaos, type ChaosReport, type FaultKind, type Target } from './harness.js';
 import { cephUnavailable } from '../helpers/ceph.js';
 import { dropboxTarget, ftpTarget, localTarget, s3Target, sftpTarget } from './targets.js';
 
@@ -27,9 +27,9 @@ afterAll(() => {
 
 const cases: { name: string; make: () => Promise<Target>; faults: FaultKind[] }[] = [
   { name: 'local', make: localTarget, faults: ['kill-subtask', 'kill-host'] },
-  { name: 'sftp', make: sftpTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host'] },
+  { name: 'sftp', make: sftpTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host', 'silent-drop', 'slow-link'] },
   { name: 'ftp', make: ftpTarget, faults: ['server-down', 'kill-subtask', 'kill-host'] },
-  { name: 'dropbox', make: dropboxTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host'] },
+  { name: 'dropbox', make: dropboxTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host', 'silent-drop', 'slow-link'] },
   // Ceph RGW: needs Debian's Ceph packages and root (installed by .ci/run).
   ...(cephUnavailable() === null ? [{ name: 's3', make: s3Target, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host'] as FaultKind[] }] : []),
 ];
@@ -52,6 +52,12 @@ describe('chaos: no byte lost or corrupted, nothing partial, spool drained, host
         // enough 1 ms samples that the p99 is not one unlucky tick.
         expect(report.hostLoop.samples).toBeGreaterThan(1000);
         expect(report.hostLoop.p99Ms).toBeLessThan(Math.max(20, report.baselineLoop.p99Ms * 2));
+        // Issue 12: a delivery follows a cut link within 3 s and a silent drop's end within 5 s
+        // (faults that another fault overlapped before the delivery do not count).
+        for (const recovery of report.recoveries) {
+          if (recovery.overlapped || recovery.ms === null) continue;
+          expect(recovery.ms, `${recovery.fault} → next delivery`).toBeLessThanOrEqual(RECOVERY_BOUNDS_MS[recovery.fault]);
+        }
       } finally {
         await target.close();
       }

@@ -18,7 +18,23 @@ import type { TcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, waitFor, type Workspace } from '../helpers/workspace.js';
 import { emptyLoopDelay, mergeLoopDelays, percentileMs, type LoopDelay } from './loopDelay.js';
 
-export type FaultKind = 'cut-link' | 'cut-after-bytes' | 'server-down' | 'kill-subtask' | 'kill-host';
+/**
+ * `silent-drop`: the link goes silent for 1–3 s (connections open then stay dead; keepalives must
+ * notice); `slow-link`: 50 ms each way and 256 KiB/s for a while (issue 12's field link).
+ */
+export type FaultKind = 'cut-link' | 'cut-after-bytes' | 'server-down' | 'kill-subtask' | 'kill-host' | 'silent-drop' | 'slow-link';
+
+/** How soon a delivery follows a link fault (issue 12): the bounds the suite asserts. */
+export const RECOVERY_BOUNDS_MS = { 'cut-link': 3000, 'silent-drop': 5000 } as const;
+
+/** The link's return after a fault, and how long until the next upload was confirmed. */
+export interface Recovery {
+  fault: keyof typeof RECOVERY_BOUNDS_MS;
+  /** ms from the cut (or the link's return after a silent drop) to the next `Uploaded` line; null: none followed. */
+  ms: number | null;
+  /** Another fault struck before the delivery (its time does not count against the bound). */
+  overlapped: boolean;
+}
 
 export interface Target {
   name: string;
@@ -62,6 +78,8 @@ export interface ChaosReport {
   baselineLoop: LoopFigures;
   remoteTempFilesLeft: number;
   settleMs: number;
+  /** One per cut-link and silent-drop fault. */
+  recoveries: Recovery[];
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -191,6 +209,8 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
     operationTimeoutMs: 4000,
     gracefulTimeoutMs: 3000,
     retry: { quickTries: 3, quickDelayMs: 40, longDelayMs: 250 },
+    // Silent drops last 1–3 s here: keepalives must notice within one second.
+    link: { keepaliveIntervalMs: 500, keepaliveCountMax: 1, stallTimeoutMs: 2000 },
     log: { dir: 'logs', level: 'info', console: false },
   } as PushtaskConfig;
   const configFile = ws.path('chaos-config.json');
@@ -216,6 +236,11 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
   const uploadsBefore = () => countInLog(ws.path('logs', 'pushtask-subtask.log'), /Uploaded /g);
   let serverDownUntil = 0;
   let cutAfterUntil = -1;
+  let silentUntil = 0;
+  let slowUntil = -1;
+  /** Link faults whose recovery is measured: when the link was usable again. */
+  const linkEvents: Array<{ fault: Recovery['fault']; at: number }> = [];
+  const faultTimes: number[] = [];
   try {
     await host.start();
     for (let step = 0; step < options.steps; step += 1) {
@@ -225,12 +250,30 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
         serverDownUntil = 0;
       }
       if (cutAfterUntil === step) target.proxy?.cutUpstreamAfter(null);
+      if (silentUntil && Date.now() > silentUntil) {
+        target.proxy?.blackhole(false);
+        silentUntil = 0;
+        linkEvents.push({ fault: 'silent-drop', at: Date.now() });
+      }
+      if (slowUntil === step) target.proxy?.shape({ latencyMs: 0, upBytesPerSecond: null, downBytesPerSecond: null });
       if (random() < 0.012 && options.faults.length) {
         const fault = pick(options.faults);
         count(faults, fault);
+        faultTimes.push(Date.now());
         switch (fault) {
           case 'cut-link':
-            target.proxy?.cutAll();
+            target.proxy?.cutAll({ reset: random() < 0.5 });
+            linkEvents.push({ fault: 'cut-link', at: Date.now() });
+            break;
+          case 'silent-drop':
+            if (!silentUntil) {
+              target.proxy?.blackhole('drop');
+              silentUntil = Date.now() + 1000 + random() * 2000;
+            }
+            break;
+          case 'slow-link':
+            target.proxy?.shape({ latencyMs: 50, upBytesPerSecond: 256 * 1024, downBytesPerSecond: 256 * 1024 });
+            slowUntil = step + 50 + Math.floor(random() * 100);
             break;
           case 'cut-after-bytes':
             target.proxy?.cutUpstreamAfter(1 + Math.floor(random() * 200_000));
@@ -307,6 +350,11 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
     const settleStarted = Date.now();
     if (serverDownUntil) await target.up();
     target.proxy?.cutUpstreamAfter(null);
+    target.proxy?.shape({ latencyMs: 0, upBytesPerSecond: null, downBytesPerSecond: null });
+    if (silentUntil) {
+      target.proxy?.blackhole(false);
+      linkEvents.push({ fault: 'silent-drop', at: Date.now() });
+    }
     host.send({ type: 'flush' });
     const expected = () => expectedFiles(ws, deleted);
     try {
@@ -357,6 +405,7 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
       baselineLoop: loopFigures(baseline.loop()),
       remoteTempFilesLeft,
       settleMs,
+      recoveries: recoveriesOf(linkEvents, faultTimes, uploadTimes(ws.path('logs', 'pushtask-subtask.log'))),
     };
   } finally {
     await host.kill().catch(() => undefined);
@@ -373,6 +422,32 @@ export async function runChaos(target: Target, options: ChaosOptions): Promise<C
     if (!process.env.PUSHTASK_CHAOS_KEEP) ws.cleanup();
     else console.log(`[chaos ${target.name}] kept ${ws.dir}`);
   }
+}
+
+/** Times of the subtask's `Uploaded` lines (JSON log), in order. */
+function uploadTimes(logFile: string): number[] {
+  if (!fs.existsSync(logFile)) return [];
+  const times: number[] = [];
+  for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('"Uploaded ')) continue;
+    try {
+      times.push((JSON.parse(line) as { time: number }).time);
+    } catch {
+      // a torn line
+    }
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** For each link fault: ms to the next upload; overlapped when another fault struck before it. */
+export function recoveriesOf(events: Array<{ fault: Recovery['fault']; at: number }>, faultTimes: number[], uploads: number[]): Recovery[] {
+  return events.map(({ fault, at }) => {
+    const next = uploads.find((time) => time >= at);
+    const ms = next === undefined ? null : next - at;
+    const until = next ?? Number.POSITIVE_INFINITY;
+    const overlapped = faultTimes.some((time) => time > at && time < until);
+    return { fault, ms, overlapped };
+  });
 }
 
 /** Local files and where each must be on the server (remote paths below remoteDir). */

@@ -56,6 +56,8 @@ export interface RecordedRequest {
   /** Token endpoint parameters (query string and form body), secret values replaced by '[redacted]'. */
   form?: Record<string, string>;
   bodyBytes: number;
+  /** When the request's headers arrived (Date.now()). */
+  receivedAt: number;
   /** 0 until answered. */
   status: number;
   /** For failed requests: the `error_summary`, the OAuth `error`, or the first line of the text. */
@@ -246,6 +248,7 @@ export class FakeDropbox {
       headers: redactHeaders(req.headers),
       auth: authLabel(req.headers.authorization),
       bodyBytes: 0,
+      receivedAt: Date.now(),
       status: 0,
     };
     this.requests.push(record);

@@ -25,6 +25,8 @@ const START_TIMEOUT_MS = 10_000;
 export interface SshdOptions {
   /** Allow password logins (the user's system password). @default false (keys only) */
   passwordAuthentication?: boolean;
+  /** sshd's LogLevel; INFO logs an `Accepted …` line per login (sshd takes a keyword's first value, so not via extraConfig). @default 'ERROR' */
+  logLevel?: 'ERROR' | 'INFO' | 'VERBOSE' | 'DEBUG';
   /** More sshd_config lines, e.g. `MaxStartups 100:30:200`. */
   extraConfig?: string[];
 }
@@ -133,7 +135,7 @@ function sshdConfig(dir: string, port: number, keys: Keys, options: SshdOptions)
     // The temp folder's modes are not what sshd expects of a home: don't insist.
     'StrictModes no',
     'Subsystem sftp internal-sftp',
-    'LogLevel ERROR',
+    `LogLevel ${options.logLevel ?? 'ERROR'}`,
     ...(options.extraConfig ?? []),
   ];
   return `${lines.join('\n')}\n`;

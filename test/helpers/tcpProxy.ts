@@ -22,10 +22,11 @@ export interface LinkShape {
 
 /**
  * `hold`: nothing passes while on, bytes are kept and delivered when it ends, as TCP retransmits
- * after a short outage (connections survive). `drop`: nothing passes while on and connections
- * open during it stay dead for ever (a NAT mapping lost, a modem re-dialled): only their keepalives
- * and timeouts can notice. New connections during either hang (the client's connect may succeed
- * against the proxy, but no byte crosses); after a `drop` ends, new connections work.
+ * after a short outage (connections survive). `drop`: nothing passes while on and the connections
+ * open when it began stay dead for ever (a NAT mapping lost, a modem re-dialled): only their
+ * keepalives and timeouts can notice. New connections during either hang (the client's connect
+ * succeeds against the proxy, but no byte crosses) and carry their bytes once the outage ends, as
+ * a real connect's retransmitted SYN gets through once the link is back.
  */
 export type Blackhole = 'hold' | 'drop';
 
@@ -82,11 +83,18 @@ export async function startTcpProxy(
   interface Connection {
     /** Set by a `drop` outage: this connection never carries a byte again. */
     dead: boolean;
+    /** Opened during a `drop`: held like `hold` until it ends (see Blackhole). */
+    bornInDrop: boolean;
     /** Flushes what a `hold` outage kept. */
     release: Array<() => void>;
   }
 
-  /** Forwards one direction of one connection through the link's shape and outages. */
+  /**
+   * Forwards one direction of one connection through the link's shape and outages. Slices wait in
+   * one FIFO per direction of a connection, driven by one timer, so they leave in the order they
+   * came: timers of different lengths set at different moments may fire out of order.
+   * Returns the function that forwards the sender's half-close after the bytes before it.
+   */
   function pipe(
     from: net.Socket,
     to: net.Socket,
@@ -94,21 +102,42 @@ export async function startTcpProxy(
     direction: Direction,
     count: (bytes: number) => boolean,
     rate: () => number | null,
-  ): void {
+  ): () => void {
     let queued = 0;
+    const fifo: Array<{ slice: Buffer | null; dueAt: number }> = [];
+    let timer: NodeJS.Timeout | null = null;
     const deliver = (chunk: Buffer) => {
       if (connection.dead || to.destroyed) return;
       to.write(chunk);
     };
+    const flush = () => {
+      timer = null;
+      const now = performance.now();
+      while (fifo.length && fifo[0]!.dueAt <= now) {
+        const { slice } = fifo.shift()!;
+        if (slice === null) {
+          if (!connection.dead) to.end();
+          continue;
+        }
+        queued -= slice.length;
+        deliver(slice);
+      }
+      if (queued <= QUEUE_HIGH_BYTES && from.isPaused()) from.resume();
+      if (fifo.length) timer = setTimeout(flush, Math.max(0, fifo[0]!.dueAt - performance.now())).unref();
+    };
+    const enqueue = (slice: Buffer | null, dueAt: number) => {
+      fifo.push({ slice, dueAt });
+      if (!timer) timer = setTimeout(flush, Math.max(0, fifo[0]!.dueAt - performance.now())).unref();
+    };
     const schedule = (chunk: Buffer) => {
       if (connection.dead) return;
-      if (outage === 'hold') {
+      if (outage === 'hold' || (outage === 'drop' && connection.bornInDrop)) {
         connection.release.push(() => schedule(chunk));
         return;
       }
       if (outage === 'drop') return;
       const bps = rate();
-      if (!bps && link.latencyMs === 0) {
+      if (!bps && link.latencyMs === 0 && !fifo.length) {
         deliver(chunk);
         return;
       }
@@ -119,16 +148,12 @@ export async function startTcpProxy(
         if (bps) direction.freeAt = sendEnd;
         queued += slice.length;
         if (queued > QUEUE_HIGH_BYTES) from.pause();
-        setTimeout(() => {
-          queued -= slice.length;
-          if (queued <= QUEUE_HIGH_BYTES && from.isPaused()) from.resume();
-          deliver(slice);
-        }, sendEnd + link.latencyMs - now).unref();
+        enqueue(slice, sendEnd + link.latencyMs);
       }
     };
     from.on('data', (chunk: Buffer) => {
       if (!count(chunk.length)) return;
-      if (!link.latencyMs && !rate() && !outage && !connection.release.length) {
+      if (!link.latencyMs && !rate() && !outage && !connection.release.length && !fifo.length) {
         if (!connection.dead && !to.write(chunk)) from.pause();
         return;
       }
@@ -137,6 +162,17 @@ export async function startTcpProxy(
     to.on('drain', () => {
       if (queued <= QUEUE_HIGH_BYTES) from.resume();
     });
+    to.on('close', () => {
+      if (timer) clearTimeout(timer);
+    });
+    // A half-close travels like data: after the bytes before it, not through a silent link.
+    const end = () => {
+      if (connection.dead) return;
+      if (outage === 'hold' || (outage === 'drop' && connection.bornInDrop)) return void connection.release.push(end);
+      const now = performance.now();
+      enqueue(null, Math.max(now, direction.freeAt) + link.latencyMs);
+    };
+    return end;
   }
 
   const server = net.createServer((client) => {
@@ -148,7 +184,7 @@ export async function startTcpProxy(
     // A real link forwards packets as they come: no Nagle's algorithm in the middle of it.
     client.setNoDelay(true);
     const upstream = net.connect({ port: targetPort, host: targetHost, noDelay: true });
-    const connection: Connection = { dead: outage === 'drop', release: [] };
+    const connection: Connection = { dead: false, bornInDrop: outage === 'drop', release: [] };
     connectionsOpen.add(connection);
     sockets.add(client);
     sockets.add(upstream);
@@ -158,7 +194,7 @@ export async function startTcpProxy(
       client.destroy();
       upstream.destroy();
     };
-    pipe(
+    const endUp = pipe(
       client,
       upstream,
       connection,
@@ -174,7 +210,7 @@ export async function startTcpProxy(
       },
       () => link.upBytesPerSecond,
     );
-    pipe(
+    const endDown = pipe(
       upstream,
       client,
       connection,
@@ -185,18 +221,8 @@ export async function startTcpProxy(
       },
       () => link.downBytesPerSecond,
     );
-    // A half-close travels like data: after the bytes before it, not through a silent link.
-    const endLater = (direction: Direction, to: net.Socket) => {
-      const end = () => {
-        if (connection.dead) return;
-        if (outage === 'hold') return void connection.release.push(end);
-        const now = performance.now();
-        setTimeout(() => !connection.dead && to.end(), Math.max(now, direction.freeAt) + link.latencyMs - now).unref();
-      };
-      end();
-    };
-    client.on('end', () => endLater(up, upstream));
-    upstream.on('end', () => endLater(down, client));
+    client.on('end', endUp);
+    upstream.on('end', endDown);
     for (const socket of [client, upstream]) {
       socket.on('error', destroyBoth);
       socket.on('close', () => {
@@ -239,9 +265,10 @@ export async function startTcpProxy(
     blackhole(mode) {
       const was = outage;
       outage = mode;
-      if (mode === 'drop') for (const connection of connectionsOpen) connection.dead = true;
-      if (!mode && was === 'hold') {
+      if (mode === 'drop') for (const connection of connectionsOpen) if (!connection.bornInDrop) connection.dead = true;
+      if (!mode && was) {
         for (const connection of connectionsOpen) {
+          connection.bornInDrop = false;
           const release = connection.release.splice(0);
           for (const send of release) send();
         }

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { dropboxAuthCommand } from '../../src/cli/dropboxAuth.js';
 import type { CliIO } from '../../src/cli/command.js';
 import { dropboxTransportSchema, type DropboxTransportConfig } from '../../src/config/schema.js';
@@ -15,7 +15,9 @@ import type { UploadFailedEvent } from '../../src/master/events.js';
 import { PushtaskError } from '../../src/shared/errors.js';
 import { DropboxTransport, type DropboxTransportOptions } from '../../src/transports/dropbox.js';
 import { AccessTokenKeeper, oauthUrls, refreshAccessToken } from '../../src/transports/dropboxAuth.js';
+import { RateGate } from '../../src/transports/rateGate.js';
 import { contentHash, FAKE_APP_KEY, FakeDropbox } from '../helpers/fakeDropbox.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 const MiB = 1024 * 1024;
@@ -279,18 +281,56 @@ describe('dropbox transport: tokens', () => {
 
 describe('dropbox transport: rate limits', () => {
   it('turns a 429 into RATE_LIMITED with retryAfterMs from Retry-After, or from the body', async () => {
-    const transport = makeTransport();
+    // Each upload with its own gate: the account-wide pause is the next test's subject.
     const file = ws.write('a.txt', 'a');
     fake.failNext(1, { retryAfterSec: 7 });
-    const limited = await rejection(upload(transport, file, 'a.txt'));
+    const limited = await rejection(upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt'));
     expect(limited.code).toBe('RATE_LIMITED');
     expect(limited.retryAfterMs).toBe(7000);
 
     fake.failNext(1, { retryAfterSec: 3, retryAfterHeader: false });
-    expect((await rejection(upload(transport, file, 'a.txt'))).retryAfterMs).toBe(3000);
+    expect((await rejection(upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt'))).retryAfterMs).toBe(3000);
 
-    await upload(transport, file, 'a.txt');
+    await upload(makeTransport({}, { gate: new RateGate() }), file, 'a.txt');
     expect(fs.readFileSync(fake.localPath('/pushtask/a.txt'), 'utf8')).toBe('a');
+  });
+});
+
+describe('dropbox transport: a 429 pauses the whole account', () => {
+  it('holds back the chunks of an upload session already running until Retry-After has passed, then finishes it', async () => {
+    // Two lanes of one account (one gate); lane A sends a 6 MiB file in 1 MiB chunks over a
+    // 2 MiB/s link, while lane B's small upload is answered 429 with Retry-After 1 s. Measured on
+    // the client side: when the gate learnt of the 429, and when each chunk request was sent.
+    const gate = new RateGate();
+    let pausedAt = 0;
+    const pause = gate.pause.bind(gate);
+    gate.pause = (ms: number) => {
+      pausedAt ||= Date.now();
+      pause(ms);
+    };
+    const sent: Array<{ route: string; at: number }> = [];
+    const fetchSpy = async (url: string | URL | Request, init?: RequestInit) => {
+      sent.push({ route: new URL(String(url)).pathname, at: Date.now() });
+      return globalThis.fetch(url, init);
+    };
+    const options = { singleUploadMaxBytes: 1024 * 1024, chunkBytes: 1024 * 1024, gate, fetch: fetchSpy as typeof globalThis.fetch };
+    const proxy = await startTcpProxy(Number(new URL(fake.url).port), '127.0.0.1', { upBytesPerSecond: 2 * 1024 * 1024 });
+    onTestFinished(() => proxy.close());
+    const laneA = makeTransport({ baseUrl: `http://127.0.0.1:${proxy.port}` }, options);
+    const laneB = makeTransport({ baseUrl: `http://127.0.0.1:${proxy.port}` }, options);
+    const big = randomFile('big.bin', 6 * 1024 * 1024);
+    fake.failNext(1, { retryAfterSec: 1, routes: ['/2/files/upload'] });
+    const session = upload(laneA, big, 'big.bin');
+    await waitFor(() => sent.some((request) => request.route.endsWith('/append_v2')), 'the session under way');
+    const limited = await rejection(upload(laneB, ws.write('small.txt', 'x'), 'small.txt'));
+    expect(limited.code).toBe('RATE_LIMITED');
+    await session;
+    expect(fs.readFileSync(fake.localPath('/pushtask/big.bin')).equals(fs.readFileSync(big))).toBe(true);
+    expect(pausedAt).toBeGreaterThan(0);
+    const chunks = sent.filter((request) => /upload_session\/(append_v2|finish)$/.test(request.route));
+    // Chunks went on after the pause, and none was sent during it.
+    expect(chunks.some((request) => request.at >= pausedAt + 990)).toBe(true);
+    expect(chunks.filter((request) => request.at > pausedAt && request.at < pausedAt + 990)).toEqual([]);
   });
 });
 

@@ -195,6 +195,28 @@ describe('sftp under network faults', () => {
     expect(fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp') && !name.startsWith('.pushtask-spare.'))).toEqual([]);
   });
 
+  it('leaves no temporary file after a kill in the middle of a small upload (stable temporary names per agent and file)', async () => {
+    // 200 KiB is below the size whose temporary name is recorded in the spool: the same name, used
+    // again by the upload after the restart, is what replaces the leftover.
+    const link = await startSlowLink(server.port, 40 * 1024);
+    ws.write('data/small.bin', Buffer.alloc(200 * 1024, 5));
+    const m = start({ watch: [{ file: 'data/small.bin' }], transport: sftp({ port: link.port }) });
+    const temporaries = () => (fs.existsSync(ws.path('server/incoming')) ? fs.readdirSync(ws.path('server/incoming')).filter((name) => name.endsWith('.pushtask-tmp')) : []);
+    try {
+      await m.start();
+      await waitFor(() => temporaries().length === 1, 'the upload under way', 20_000);
+      const [leftover] = temporaries();
+      const restarted = nextEvent(m, 'subtask-start');
+      process.kill(m.subtaskPid!, 'SIGKILL');
+      await restarted;
+      await waitFor(() => sameBytes(ws.path('data/small.bin'), ws.path('server/incoming/small.bin')), 'delivery after the restart', 30_000);
+      expect(temporaries()).toEqual([]);
+      expect(leftover).toMatch(/^\.small\.bin\.[0-9a-f]{12}\.pushtask-tmp$/);
+    } finally {
+      await link.close();
+    }
+  }, 45_000);
+
   it('removes the temporary file of an upload the agent was killed in the middle of, once it runs again', async () => {
     const link = await startSlowLink(server.port, 2 * 1024 * 1024);
     ws.write('data/big.bin', Buffer.alloc(6 * 1024 * 1024, 7));

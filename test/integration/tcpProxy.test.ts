@@ -97,6 +97,40 @@ describe('fault proxy', () => {
     fresh.destroy();
   });
 
+  it('holds a connection opened during a `drop` and lets it through once the link is back (a retransmitted SYN)', async () => {
+    proxy = await startTcpProxy(await startEcho(), '127.0.0.1');
+    proxy.blackhole('drop');
+    const during = await connect(proxy.port);
+    const back = roundTrip(during, 5);
+    const early = await Promise.race([back, new Promise((resolve) => setTimeout(() => resolve('held'), 150))]);
+    expect(early).toBe('held');
+    proxy.blackhole(false);
+    expect(await back).toBeGreaterThan(0);
+    during.destroy();
+  });
+
+  it('keeps the byte order of a shaped connection (many small writes, latency and a rate limit)', async () => {
+    proxy = await startTcpProxy(await startEcho(), '127.0.0.1', { latencyMs: 7, upBytesPerSecond: 3 * 1024 * 1024, downBytesPerSecond: 3 * 1024 * 1024 });
+    const socket = await connect(proxy.port);
+    const sent = Buffer.concat(Array.from({ length: 400 }, (_, i) => Buffer.alloc(1000 + (i % 7) * 3001, i % 251)));
+    const received: Buffer[] = [];
+    let bytes = 0;
+    const done = new Promise<void>((resolve) =>
+      socket.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        bytes += chunk.length;
+        if (bytes >= sent.length) resolve();
+      }),
+    );
+    for (let offset = 0; offset < sent.length; offset += 1500 + (offset % 13) * 977) {
+      socket.write(sent.subarray(offset, offset + 1500 + (offset % 13) * 977));
+      if (offset % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await done;
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+    socket.destroy();
+  });
+
   it('resets connections with an RST when asked', async () => {
     proxy = await startTcpProxy(await startEcho(), '127.0.0.1');
     const socket = await connect(proxy.port);

@@ -39,6 +39,7 @@ describe('resolveConfig: defaults (pysubtask)', () => {
       autoFlush: true,
       gracefulTimeoutMs: 10_000,
       operationTimeoutMs: 30_000,
+      link: { keepaliveIntervalMs: 5000, keepaliveCountMax: 2, stallTimeoutMs: 15_000 },
       dataDir: path.join(CWD, 'logs'),
       spoolDir: path.join(CWD, 'logs', 'upload', 'local'),
       heartbeat: { intervalSec: 0, name: os.hostname() },
