@@ -423,19 +423,26 @@ export class SftpTransport implements Transport {
     const life = this.#life;
     this.#client = null;
     this.#life = null;
-    life?.end('closed by pushtask');
-    if (!client) return;
+    if (!client) {
+      life?.end('closed by pushtask');
+      return;
+    }
     this.#connectionAbort.abort(new PushtaskError('UPLOAD_FAILED', `The connection to ${this.description} was closed`));
     const sftp = sftpOf(client);
+    // The spare goes before the lifeline ends: ending it ends the client, and the spare would stay.
     const goodbye = async () => {
       this.#appendHandles.release(sftp);
-      await this.#spare.discard(sftp).catch(() => undefined);
+      if (life && !life.dead) await this.#spare.discard(sftp).catch(() => undefined);
+      else if (this.#spare.forget()) this.#strays.note(this.#spare.path);
+      life?.end('closed by pushtask');
       await client.end();
     };
     try {
       await Promise.race([goodbye(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     } catch {
       // Already gone.
+    } finally {
+      life?.end('closed by pushtask');
     }
   }
 
