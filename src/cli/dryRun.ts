@@ -59,12 +59,13 @@ async function tryConnection(config: ResolvedConfig, io: CliIO, debug: boolean):
   // Pins made earlier by `accept-new` count; new ones are thrown away with the folder.
   const pins = path.join(config.spoolDir, 'known_hosts');
   if (fs.existsSync(pins)) fs.copyFileSync(pins, path.join(stateDir, 'known_hosts'));
-  const transport = (await loadTransport(config.transport, { logger, stateDir }))();
+  const makeTransport = await loadTransport(config.transport, { logger, stateDir });
+  const transport = makeTransport();
   const never = new AbortController().signal;
   const started = Date.now();
   try {
     // The local transport's connect() creates its folder: a dry run only looks (probe).
-    if (config.transport.type !== 'local' || !transport.probe) {
+    if (!makeTransport.capabilities.probesUnconnected || !transport.probe) {
       io.out(`Connecting to ${transport.description} ... `);
       await withTimeout((signal) => transport.connect(signal), config.operationTimeoutMs, never, `Connecting to ${transport.description}`);
       io.out(`ok (${Date.now() - started} ms)\n`);

@@ -11,7 +11,7 @@ import { remoteTempName } from './tempNames.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 
 /** One folder on this machine: append, list, read; parallel copies would only compete for the disk. */
-export const LOCAL_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 1 };
+export const LOCAL_CAPABILITIES: TransportCapabilities = { append: true, list: true, read: true, maxLanes: 1, probesUnconnected: true };
 
 export class LocalTransport implements Transport {
   readonly description: string;

@@ -53,6 +53,11 @@ export interface TransportCapabilities {
   readonly read: boolean;
   /** Connections worth opening in parallel at most (local: 1); config `transfers` is capped by it. */
   readonly maxLanes: number;
+  /**
+   * `probe` works without `connect` — and must run without it for `--dry-run`, because connecting
+   * would create the destination (local). Absent: connect first.
+   */
+  readonly probesUnconnected?: boolean;
 }
 
 /**
