@@ -95,10 +95,10 @@ describe.skipIf(skipReason !== null)('the packed package, installed into a fresh
   });
 
   it('holds the built code, LICENSE and CHANGELOG, and no sources or source maps', () => {
-    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'config.example.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/require.cjs']) {
+    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'config.example.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/require.cjs', 'web/index.html']) {
       expect(packedFiles).toContain(file);
     }
-    expect(packedFiles.filter((file) => !/^(dist|deploy)\/|^[^/]+$/.test(file))).toEqual([]);
+    expect(packedFiles.filter((file) => !/^(dist|deploy|web)\/|^[^/]+$/.test(file))).toEqual([]);
     expect(packedFiles.filter((file) => file.endsWith('.map'))).toEqual([]);
     const installed = ws.path('app/node_modules/pushtask/dist');
     const mapComments = fs
