@@ -31,7 +31,7 @@ function readHealth(file: string): HealthDocument | null {
 }
 
 describe('health status file', () => {
-  it('shows the backlog and the error while uploads fail, and clears both after recovery', async () => {
+  it('shows the backlog and the error while uploads fail, and clears both after recovery', { timeout: 120_000 }, async () => {
     ws = createWorkspace();
     const root = ws.path('server');
     const server = await startRestartableSftp(root, PASSWORD);
@@ -64,7 +64,7 @@ describe('health status file', () => {
     await waitFor(() => {
       const doc = readHealth(remote);
       return doc !== null && doc.queue.files === 1 && doc.failingSince !== null;
-    }, 'the remote status to show the refused file', 15_000);
+    }, 'the remote status to show the refused file', 30_000);
     const failing = readHealth(remote)!;
     expect(failing.queue.bytes).toBe(1000);
     expect(failing.lastError?.code).toBeTruthy();
@@ -73,7 +73,7 @@ describe('health status file', () => {
     await waitFor(() => {
       const doc = readHealth(remote);
       return doc !== null && doc.queue.files === 0 && doc.failingSince === null;
-    }, 'the remote status to clear after the file got through', 15_000);
+    }, 'the remote status to clear after the file got through', 30_000);
 
     // 2. The server is down: the queue grows, in the spool's status (uploaded when it is back) and in the events.
     await server.down();

@@ -113,8 +113,12 @@ describe('afterUpload', () => {
     fs.renameSync(file, outboxTempOf(file));
     const m2 = start({ watch: [{ dir: 'drop', stableMs: 50, afterUpload: 'delete' }] });
     await m2.start();
-    await waitFor(() => !fs.existsSync(ws.path('drop/a.csv')) && fs.readFileSync(ws.path('server/incoming/a.csv'), 'utf8') === 'first\nsecond\n', 'the changed file delivered, then deleted', 20_000);
-    expect(filesUnder(ws.path('drop'))).toEqual([]);
+    // Deleting is rename to an outbox temporary, then unlink (sidecar first): wait for all of it.
+    await waitFor(
+      () => filesUnder(ws.path('drop')).length === 0 && fs.readFileSync(ws.path('server/incoming/a.csv'), 'utf8') === 'first\nsecond\n',
+      'the changed file delivered, then deleted with its sidecar',
+      20_000,
+    );
   });
 
   it('finishes the job at the next start when the agent stopped between the upload and the deletion', async () => {
