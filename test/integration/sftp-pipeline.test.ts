@@ -116,12 +116,20 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
 
   it('a small delivery takes 2 round trips once the connection is open, and close() removes the spare', async () => {
     const { proxy, remote, make } = await setup();
-    const transport = make();
-    proxy.reset();
-    await transport.connect(signal());
     // TCP, key exchange, login with the key, the SFTP channel: 9, sometimes 10 turns (the server's
-    // host-key announcement may split one); 11 while ssh2 first asked with method "none".
-    expect(proxy.turns).toBeLessThanOrEqual(10);
+    // host-key announcement may split one, and a loaded machine may split another); 11–12 while
+    // ssh2 first asked with method "none". The fewest of two logins, so one split cannot fail it.
+    const logins: number[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const probe = make();
+      proxy.reset();
+      await probe.connect(signal());
+      logins.push(proxy.turns);
+      await probe.close();
+    }
+    expect(Math.min(...logins)).toBeLessThanOrEqual(10);
+    const transport = make();
+    await transport.connect(signal());
     ws.write('a.csv', 'time,value\n1,2\n');
     await transport.upload({ localPath: ws.path('a.csv'), remotePath: 'a.csv', mtime: new Date(1_700_000_000_000), signal: signal() });
     await settle(); // the spare for the next upload opens now, off the delivery path
