@@ -364,3 +364,72 @@ export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv 
     });
   });
 }
+
+/** One timed run of a tool; pushtask's runs add their own figures. */
+export interface Timing {
+  seconds: number;
+  /** pushtask: extra figures for the log line. */
+  notes?: string;
+  /** pushtask (a): the transport's share (the `uploaded` event's ms). */
+  uploadSeconds?: number;
+}
+
+/** What the big-file runs need of a bench's fixture. */
+export interface BigFileFixture {
+  root: string;
+  TaskMaster: typeof TaskMasterClass;
+  bigFile: string;
+  bigSize: number;
+}
+
+/** Everything of a config but `watch`, for a run in folder `work`. */
+export type ConfigFor = (work: string) => Omit<PushtaskConfig, 'watch'>;
+
+/** (a) A watched file linked into place after start (no catch-up upload), then notified; timed from notify. */
+export async function timeBigFileNotified(fx: BigFileFixture, configFor: ConfigFor): Promise<Timing> {
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-big-'));
+  const watched = path.join(work, 'data', path.basename(fx.bigFile));
+  fs.mkdirSync(path.dirname(watched));
+  const master = new fx.TaskMaster({ watch: [{ file: watched }], ...configFor(work) }, { cwd: work });
+  master.on('error', () => undefined);
+  const failures: string[] = [];
+  master.on('upload-failed', (event) => failures.push(event.error.message));
+  try {
+    await master.start();
+    fs.linkSync(fx.bigFile, watched);
+    const delivered = nextUpload(master, watched, fx.bigSize, 900_000);
+    const t0 = process.hrtime.bigint();
+    master.notify(watched);
+    const event = await delivered;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (!event) throw new Error(`no uploaded event within 900 s${failures.length ? `: ${failures[0]}` : ''}`);
+    return { seconds, uploadSeconds: event.ms / 1000, notes: `upload ${fmt(event.ms / 1000)} s of it` };
+  } finally {
+    await master.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * (a) The configured transport alone (the compiled build's, with the config defaults) uploading
+ * the fixture itself, as the baseline tools do: the same work minus the agent and its spool
+ * snapshot, so the two pushtask rows split a gap into transport and snapshot.
+ */
+export async function timeTransportAlone(fx: BigFileFixture, configFor: ConfigFor): Promise<Timing> {
+  const { resolveConfig } = await loadCompiled<typeof import('../src/config/index.js')>('config/index.js');
+  const { loadTransport } = await loadCompiled<typeof import('../src/transports/index.js')>('transports/index.js');
+  const { silentLogger } = await loadCompiled<typeof import('../src/shared/logger.js')>('shared/logger.js');
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-transport-'));
+  const config = resolveConfig({ watch: [{ file: path.join(work, 'unused.csv') }], ...configFor(work) }, { cwd: work });
+  const signal = new AbortController().signal;
+  const t0 = process.hrtime.bigint();
+  const transport = (await loadTransport(config.transport, { logger: silentLogger(), stateDir: work }))();
+  try {
+    await transport.connect(signal);
+    await transport.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  } finally {
+    await transport.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}

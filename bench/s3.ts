@@ -23,7 +23,7 @@ import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
 import { startTcpProxy } from '../test/helpers/tcpProxy.js';
-import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, timeBigFileNotified, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -39,12 +39,6 @@ interface Fixture {
   bigSha: string;
   smallDir: string;
   smallFiles: Map<string, string>;
-}
-
-interface Timing {
-  seconds: number;
-  notes?: string;
-  uploadSeconds?: number;
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -120,51 +114,6 @@ function transportConfig(fx: Fixture, prefix: string, endpoint = fx.ceph.endpoin
 
 function masterConfig(fx: Fixture, work: string, prefix: string, endpoint?: string) {
   return { transport: transportConfig(fx, prefix, endpoint), spoolDir: path.join(work, 'spool'), log: { dir: path.join(work, 'logs'), console: false } };
-}
-
-/** (a) A watched file linked into place after start (no catch-up upload), then notified. */
-async function pushtaskBig(fx: Fixture, prefix: string): Promise<Timing> {
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-big-'));
-  const watched = path.join(work, 'data', path.basename(fx.bigFile));
-  fs.mkdirSync(path.dirname(watched));
-  const master = new fx.TaskMaster({ watch: [{ file: watched }], ...masterConfig(fx, work, prefix) }, { cwd: work });
-  master.on('error', () => undefined);
-  const failures: string[] = [];
-  master.on('upload-failed', (event) => failures.push(event.error.message));
-  try {
-    await master.start();
-    fs.linkSync(fx.bigFile, watched);
-    const delivered = nextUpload(master, watched, fx.bigSize, 900_000);
-    const t0 = process.hrtime.bigint();
-    master.notify(watched);
-    const event = await delivered;
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (!event) throw new Error(`no uploaded event within 900 s${failures.length ? `: ${failures[0]}` : ''}`);
-    return { seconds, uploadSeconds: event.ms / 1000, notes: `upload ${fmt(event.ms / 1000)} s of it` };
-  } finally {
-    await master.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-}
-
-/** (a) The s3 transport alone (compiled build, config defaults) uploading the fixture, as rclone does. */
-async function pushtaskTransportOnly(fx: Fixture, prefix: string): Promise<Timing> {
-  const { resolveConfig } = await loadCompiled<typeof import('../src/config/index.js')>('config/index.js');
-  const { loadTransport } = await loadCompiled<typeof import('../src/transports/index.js')>('transports/index.js');
-  const { silentLogger } = await loadCompiled<typeof import('../src/shared/logger.js')>('shared/logger.js');
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-transport-'));
-  const config = resolveConfig({ watch: [{ file: path.join(work, 'unused.csv') }], ...masterConfig(fx, work, prefix) }, { cwd: work });
-  const signal = new AbortController().signal;
-  const t0 = process.hrtime.bigint();
-  const transport = (await loadTransport(config.transport, { logger: silentLogger(), stateDir: work }))();
-  try {
-    await transport.connect(signal);
-    await transport.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
-    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
-  } finally {
-    await transport.close();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
 }
 
 /** (b) A drop folder that holds the files (hard links) when the master starts; timed from start(). */
@@ -302,8 +251,8 @@ export const s3Bench: Bench = async ({ quick }) => {
     console.log(`  (a) one ${bigSize / MiB} MiB file, ${rounds} round(s)`);
     const big: Measurement[] = [
       { label: 'rclone copy', run: (prefix) => rcloneCopy(fx, bigFile, prefix), expected: bigExpected, results: [], invalid: [] },
-      { label: 'pushtask', run: (prefix) => pushtaskBig(fx, prefix), expected: bigExpected, results: [], invalid: [] },
-      { label: 'pushtask transport', run: (prefix) => pushtaskTransportOnly(fx, prefix), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask', run: (prefix) => timeBigFileNotified(fx, (work) => masterConfig(fx, work, prefix)), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask transport', run: (prefix) => timeTransportAlone(fx, (work) => masterConfig(fx, work, prefix)), expected: bigExpected, results: [], invalid: [] },
     ];
     const mibps = (t: Timing) => bigSize / MiB / t.seconds;
     await measureRounds(big, rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(mibps(t))} MiB/s`);

@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
 import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
-import { cpuNs, fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, type Bench, type Row } from './lib.js';
+import { cpuNs, fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, timeBigFileNotified, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -46,14 +46,6 @@ interface Fixture {
   rcloneRemote: (dir: string) => string;
   /** Remote folders are numbered so none is ever reused. */
   nextRemote: (label: string) => string;
-}
-
-interface Timing {
-  seconds: number;
-  /** pushtask: extra figures for the log line. */
-  notes?: string;
-  /** pushtask (a): the transport's share (the `uploaded` event's ms). */
-  uploadSeconds?: number;
 }
 
 // ---- fixtures ------------------------------------------------------------------------------
@@ -143,56 +135,6 @@ function pushtaskConfig(fx: Fixture, work: string, remoteDir: string, transfers?
     spoolDir: path.join(work, 'spool'),
     log: { dir: path.join(work, 'logs'), console: false },
   };
-}
-
-/** (a) A watched file linked into place after start (so no catch-up upload), then notified. */
-async function pushtaskBig(fx: Fixture, remoteDir: string): Promise<Timing> {
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-big-'));
-  const dataDir = path.join(work, 'data');
-  fs.mkdirSync(dataDir);
-  const watched = path.join(dataDir, path.basename(fx.bigFile));
-  const master = new fx.TaskMaster({ watch: [{ file: watched }], ...pushtaskConfig(fx, work, remoteDir) }, { cwd: work });
-  master.on('error', () => undefined);
-  const failures: string[] = [];
-  master.on('upload-failed', (event) => failures.push(event.error.message));
-  try {
-    await master.start();
-    fs.linkSync(fx.bigFile, watched);
-    const delivered = nextUpload(master, watched, fx.bigSize, 900_000);
-    const t0 = process.hrtime.bigint();
-    master.notify(watched);
-    const event = await delivered;
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (!event) throw new Error(`no uploaded event within 900 s${failures.length ? `: ${failures[0]}` : ''}`);
-    return { seconds, uploadSeconds: event.ms / 1000, notes: `upload ${fmt(event.ms / 1000)} s of it` };
-  } finally {
-    await master.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-}
-
-/**
- * (a) pushtask's sftp transport alone (the compiled build's, with the config defaults), uploading
- * the fixture itself as OpenSSH does: the same work minus the agent and its spool snapshot, so the
- * two pushtask rows split the gap to OpenSSH into transport and snapshot.
- */
-async function pushtaskTransportOnly(fx: Fixture, remoteDir: string): Promise<Timing> {
-  const { resolveConfig } = await loadCompiled<typeof import('../src/config/index.js')>('config/index.js');
-  const { loadTransport } = await loadCompiled<typeof import('../src/transports/index.js')>('transports/index.js');
-  const { silentLogger } = await loadCompiled<typeof import('../src/shared/logger.js')>('shared/logger.js');
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-transport-'));
-  const config = resolveConfig({ watch: [{ file: path.join(work, 'unused.csv') }], ...pushtaskConfig(fx, work, remoteDir) }, { cwd: work });
-  const signal = new AbortController().signal;
-  const t0 = process.hrtime.bigint();
-  const transport = (await loadTransport(config.transport, { logger: silentLogger(), stateDir: work }))();
-  try {
-    await transport.connect(signal);
-    await transport.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
-    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
-  } finally {
-    await transport.close();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -337,8 +279,8 @@ export const sftpBench: Bench = async ({ quick }) => {
     const big: Measurement[] = [
       { label: 'openssh sftp', tool: 'openssh', run: (dir) => opensshPut(fx, dir, [{ local: bigFile, name: bigName }]), expected: bigExpected, results: [], invalid: [] },
       { label: 'rclone copy', tool: 'rclone', run: (dir) => rcloneCopy(fx, bigFile, dir), expected: bigExpected, results: [], invalid: [] },
-      { label: 'pushtask', tool: 'pushtask', run: (dir) => pushtaskBig(fx, dir), expected: bigExpected, results: [], invalid: [] },
-      { label: 'pushtask transport', tool: 'pushtask', run: (dir) => pushtaskTransportOnly(fx, dir), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask', tool: 'pushtask', run: (dir) => timeBigFileNotified(fx, (work) => pushtaskConfig(fx, work, dir)), expected: bigExpected, results: [], invalid: [] },
+      { label: 'pushtask transport', tool: 'pushtask', run: (dir) => timeTransportAlone(fx, (work) => pushtaskConfig(fx, work, dir)), expected: bigExpected, results: [], invalid: [] },
     ];
     const mibps = (t: Timing) => bigSize / MiB / t.seconds;
     await measureRounds(big, bigRounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(mibps(t))} MiB/s`);
