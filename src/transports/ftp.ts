@@ -135,25 +135,18 @@ export class FtpTransport implements Transport {
   async connect(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     await this.close();
-    const client = await this.#openClient(signal);
-    try {
-      const { baseDir, supportsMfmt } = await this.#learnServer(client);
-      const session: Session = {
-        client,
-        baseDir,
-        supportsMfmt,
-        knownDirs: this.#knownDirs,
-        brokenBy: null,
-        busy: false,
-        life: this.#lifeOf(client),
-        keepalive: setInterval(() => this.#probe(session), this.#link.keepaliveIntervalMs).unref(),
-        lastUsedAt: performance.now(),
-      };
-      this.#session = session;
-    } catch (error) {
-      client.close();
-      throw this.#connectError(error, 'setup', signal);
-    }
+    const { client, known } = await this.#openClient(signal);
+    const session: Session = {
+      client,
+      ...known,
+      knownDirs: this.#knownDirs,
+      brokenBy: null,
+      busy: false,
+      life: this.#lifeOf(client),
+      keepalive: setInterval(() => this.#probe(session), this.#link.keepaliveIntervalMs).unref(),
+      lastUsedAt: performance.now(),
+    };
+    this.#session = session;
     await this.#strays.removeWith(async (temp) => void (await client.sendIgnoringError(`DELE ${temp}`)), this.#logger, this.#hostPort());
   }
 
@@ -275,14 +268,12 @@ export class FtpTransport implements Transport {
     const waitMs = keepaliveIntervalMs * Math.max(1, keepaliveCountMax);
     const probe = this.#queue.then(async () => {
       if (this.#session !== session || session.life.dead || session.client.closed) return;
-      const timer = setTimeout(() => session.life.end(`no answer to NOOP within ${waitMs} ms`), waitMs);
       try {
-        await session.client.send('NOOP');
+        // No answer within waitMs ends the connection; run() settles even if basic-ftp never calls back.
+        await session.life.run(new AbortController().signal, 'keepalive NOOP', () => session.client.send('NOOP'), { stallMs: waitMs });
         session.lastUsedAt = performance.now();
       } catch (error) {
         session.life.end(`NOOP failed: ${errorMessage(error)}`, error);
-      } finally {
-        clearTimeout(timer);
       }
     });
     this.#queue = probe.catch(() => undefined);
@@ -293,48 +284,62 @@ export class FtpTransport implements Transport {
     if (!session.client.closed && !session.life.dead) return;
     this.#logger.debug(`The connection to ${this.#hostPort()} was closed while idle; opening a new one`);
     session.client.close();
-    session.client = await this.#openClient(signal);
+    ({ client: session.client } = await this.#openClient(signal));
     session.life = this.#lifeOf(session.client);
   }
 
   // ── Connecting ──────────────────────────────────────────────────────────────────────────────
 
-  /** Opens one logged-in client: TCP (or implicit TLS), AUTH TLS, login, binary mode. */
-  async #openClient(signal: AbortSignal): Promise<Client> {
+  /**
+   * Opens one logged-in client: TCP (or implicit TLS), AUTH TLS, login, binary mode, and what the
+   * session needs to know (cached after the first). Each step must be answered within
+   * stallTimeoutMs: basic-ftp's TLS upgrade has no timeout of its own, so a link that went silent
+   * during the handshake would otherwise hold the connect until operationTimeoutMs.
+   */
+  async #openClient(signal: AbortSignal): Promise<{ client: Client; known: Pick<Session, 'baseDir' | 'supportsMfmt'> }> {
     const tlsOptions = await this.#tlsOptions();
     // basic-ftp's inactivity timeout: a reply or a transfer that moves nothing for this long fails.
     const client = new Client(this.#link.stallTimeoutMs);
     noDelayOnDataSockets(client);
     client.ftp.log = (message: string) => this.#logger.trace(`ftp ${this.#hostPort()}: ${message}`);
-    const onAbort = () => client.close();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const attempt = new Lifeline(this.description, () => client.close());
     let stage: Stage = 'connect';
     try {
-      const { host, secure, username, password } = this.#config;
-      if (secure === 'implicit') {
-        stage = 'tls';
-        await client.connectImplicitTLS(host, this.#port, tlsOptions);
-      } else {
-        await client.connect(host, this.#port);
-      }
-      // Commands wait for replies; Nagle's algorithm would hold a command behind the last ACK.
-      client.ftp.socket.setNoDelay(true);
-      if (secure === true) {
-        stage = 'tls';
-        await client.useTLS(tlsOptions);
-      }
-      stage = 'login';
-      // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
-      await client.sendIgnoringError('OPTS UTF8 ON');
-      await client.login(username, password ?? '');
-      stage = 'setup';
-      await this.#settings(client);
-      return client;
+      return await attempt.run(
+        signal,
+        `connecting to ${this.#hostPort()}`,
+        async (_signal, answered) => {
+          const { host, secure, username, password } = this.#config;
+          if (secure === 'implicit') {
+            stage = 'tls';
+            await client.connectImplicitTLS(host, this.#port, tlsOptions);
+          } else {
+            await client.connect(host, this.#port);
+          }
+          answered();
+          // Commands wait for replies; Nagle's algorithm would hold a command behind the last ACK.
+          client.ftp.socket.setNoDelay(true);
+          if (secure === true) {
+            stage = 'tls';
+            await client.useTLS(tlsOptions);
+            answered();
+          }
+          stage = 'login';
+          // As basic-ftp's access(): UTF-8 before login, for non-ASCII user names and passwords.
+          await client.sendIgnoringError('OPTS UTF8 ON');
+          answered();
+          await client.login(username, password ?? '');
+          answered();
+          stage = 'setup';
+          await this.#settings(client, answered);
+          const known = await this.#learnServer(client);
+          return { client, known };
+        },
+        { stallMs: this.#link.stallTimeoutMs },
+      );
     } catch (error) {
       client.close();
       throw this.#connectError(error, stage, signal);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -355,18 +360,23 @@ export class FtpTransport implements Transport {
    * transport (cached), TYPE I, and PBSZ 0 + PROT P over TLS. STRU F is every server's default;
    * OPTS UTF8 ON was sent before login.
    */
-  async #settings(client: Client): Promise<void> {
+  async #settings(client: Client, answered: () => void): Promise<void> {
     const features = this.#server?.features ?? (await client.features());
+    answered();
     const supportsMLSD = features.has('MLST');
     // As useDefaultSettings: MLSD listings where offered (`pushtask monitor`).
     if (supportsMLSD) {
       client.availableListCommands = ['MLSD', 'LIST -a', 'LIST'];
       await client.sendIgnoringError('OPTS MLST type;size;modify;unique;unix.mode;unix.owner;unix.group;unix.ownername;unix.groupname;');
+      answered();
     }
     await client.send('TYPE I');
+    answered();
     if (client.ftp.hasTLS) {
       await client.sendIgnoringError('PBSZ 0');
+      answered();
       await client.sendIgnoringError('PROT P');
+      answered();
     }
     this.#server = { features, baseDir: this.#server?.baseDir ?? '' };
   }
@@ -476,6 +486,10 @@ export class FtpTransport implements Transport {
 
   #connectError(error: unknown, stage: Stage, signal: AbortSignal): PushtaskError {
     if (signal.aborted) return abortError(signal, `Connecting to ${this.description}`);
+    if (error instanceof PushtaskError && error.code === 'CONNECTION_LOST') {
+      // A connection that dies while it is being made is a failed connect: the retry schedule applies.
+      return new PushtaskError('CONNECT_FAILED', `Connecting to ${this.#hostPort()} failed during ${stage}: ${error.message}`, { cause: error });
+    }
     if (error instanceof PushtaskError) return error;
     const where = this.#hostPort();
     const cause = { cause: error };

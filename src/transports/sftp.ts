@@ -133,19 +133,34 @@ export class SftpTransport implements Transport {
       },
       ...this.#credentials(),
     };
-    const onAbort = () => void client.end().catch(() => undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
-    // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
-    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void } }).client;
-    ssh.once('connect', () => ssh.setNoDelay(true));
+    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void; _sock?: net.Socket } }).client;
+    let handshake: net.Socket | undefined;
+    let answered = () => undefined as void;
+    const onData = () => answered();
+    ssh.once('connect', () => {
+      // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
+      // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
+      ssh.setNoDelay(true);
+      handshake = ssh._sock;
+      handshake?.on('data', onData);
+    });
     try {
-      await client.connect(options);
+      // readyTimeout bounds the whole handshake; a link that goes silent during it is noticed
+      // sooner: any byte from the server restarts the stall clock.
+      await life.run(
+        signal,
+        `connecting to ${host}:${port}`,
+        (_signal, progress) => {
+          answered = progress;
+          return client.connect(options);
+        },
+        { stallMs: this.#link.stallTimeoutMs },
+      );
     } catch (error) {
       void client.end().catch(() => undefined);
       throw this.#connectError(error, refusal);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      handshake?.off('data', onData);
     }
     if (life.dead) throw new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: the connection closed right after login`);
     this.#client = client;
@@ -213,6 +228,10 @@ export class SftpTransport implements Transport {
     const { host, port, username } = this.#config;
     const message = errorMessage(error);
     if (refusal) return new PushtaskError('HOST_KEY_REJECTED', `Refusing ${host}:${port}: ${refusal}`, { cause: error });
+    if (error instanceof PushtaskError && error.code === 'CONNECTION_LOST') {
+      // A connection that dies while it is being made is a failed connect: the retry schedule applies.
+      return new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: ${error.message}`, { cause: error });
+    }
     if (error instanceof PushtaskError) return error;
     if (/authentication methods failed/i.test(message)) {
       return new PushtaskError('AUTH_FAILED', `SFTP login as ${username} on ${host}:${port} was refused: check the password, key or agent`, { cause: error });

@@ -28,7 +28,7 @@ afterAll(() => {
 const cases: { name: string; make: () => Promise<Target>; faults: FaultKind[] }[] = [
   { name: 'local', make: localTarget, faults: ['kill-subtask', 'kill-host'] },
   { name: 'sftp', make: sftpTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host', 'silent-drop', 'slow-link'] },
-  { name: 'ftp', make: ftpTarget, faults: ['server-down', 'kill-subtask', 'kill-host'] },
+  { name: 'ftp', make: ftpTarget, faults: ['cut-link', 'server-down', 'kill-subtask', 'kill-host', 'silent-drop'] },
   { name: 'dropbox', make: dropboxTarget, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host', 'silent-drop', 'slow-link'] },
   // Ceph RGW: needs Debian's Ceph packages and root (installed by .ci/run).
   ...(cephUnavailable() === null ? [{ name: 's3', make: s3Target, faults: ['cut-link', 'cut-after-bytes', 'server-down', 'kill-subtask', 'kill-host'] as FaultKind[] }] : []),

@@ -62,18 +62,23 @@ export async function sftpTarget(): Promise<Target> {
   };
 }
 
-/** ftp-srv with explicit FTPS. FTP's data connections use other ports, so faults are server restarts. */
+/**
+ * ftp-srv with explicit FTPS; the control connection crosses a TCP proxy (passive data
+ * connections go direct, on ports the server picks), so link faults strike the control connection.
+ */
 export async function ftpTarget(): Promise<Target> {
   const root = tempRoot('ftp');
   const certs = await testCertificates();
   let server: TestFtpServer | null = await startFtpServer({ root });
   const port = server.port;
   const { user, password } = server;
+  const proxy = await startTcpProxy(port);
   return {
     name: 'ftp',
-    transport: { type: 'ftp', host: '127.0.0.1', port, username: user, password, remoteDir: REMOTE_DIR, tls: { ca: certs.caFile }, transfers: 2 } as PushtaskConfig['transport'],
+    transport: { type: 'ftp', host: '127.0.0.1', port: proxy.port, username: user, password, remoteDir: REMOTE_DIR, tls: { ca: certs.caFile }, transfers: 2 } as PushtaskConfig['transport'],
     storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
     storedRoot: () => path.join(root, REMOTE_DIR),
+    proxy,
     async down() {
       await server?.close();
       server = null;
@@ -82,6 +87,7 @@ export async function ftpTarget(): Promise<Target> {
       server ??= await startFtpServer({ root, port });
     },
     async close() {
+      await proxy.close();
       await server?.close();
       fs.rmSync(root, { recursive: true, force: true });
     },

@@ -217,16 +217,25 @@ export async function resetToDelivery(run: LinkRun, bytes: number, timeoutMs = 6
  * The link goes silent for `dropMs` while an upload of `bytes` is in flight (connections open then
  * stay dead; new ones get through once it is back); ms from the link's return until delivery.
  */
-export async function silentDropToDelivery(run: LinkRun, bytes: number, dropMs: number, timeoutMs = 120_000): Promise<number> {
+export async function silentDropToDelivery(run: LinkRun, bytes: number, dropMs: number, timeoutMs = 120_000, mark = inFlightMark(run, bytes)): Promise<number> {
   const delivered = nextDelivery(run.master, run.target, run.file, timeoutMs);
   writeAndNotify(run, bytes);
-  await untilUpstream(run.proxy, inFlightMark(run, bytes), 5000);
+  await untilUpstream(run.proxy, mark, 5000);
   run.proxy.blackhole('drop');
   await new Promise((resolve) => setTimeout(resolve, dropMs));
   run.proxy.blackhole(false);
   const backAt = performance.now();
   await delivered;
   return Math.max(0, performance.now() - backAt);
+}
+
+/**
+ * The link goes silent while a new connection is being made (after the dead time closed the idle
+ * one, the first bytes of the handshake have crossed): ms from the link's return until delivery.
+ */
+export async function silentDropWhileConnecting(run: LinkRun, deadTimeMs: number, dropMs: number, timeoutMs = 120_000): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, deadTimeMs + 2500)); // the dead time, checked every interval
+  return silentDropToDelivery(run, 1024, dropMs, timeoutMs, 8);
 }
 
 /**
