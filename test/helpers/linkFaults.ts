@@ -15,7 +15,10 @@ import path from 'node:path';
 import type { PushtaskConfig, TaskMaster } from '../../src/index.js';
 import { generateHostKey, startEmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { FAKE_APP_KEY, FakeDropbox } from './fakeDropbox.js';
+import { cephUnavailable, sharedCeph } from './ceph.js';
 import { startFtpServer } from './ftpServer.js';
+import { createTestBucket, testS3Client } from './s3.js';
+import { mirrorBucket } from './s3Mirror.js';
 import { startSshd } from './sshd.js';
 import { startTcpProxy, type LinkShape, type TcpProxy } from './tcpProxy.js';
 import { testCertificates } from './tls.js';
@@ -105,6 +108,28 @@ export async function dropboxTarget(): Promise<LinkTarget> {
   };
 }
 
+/** Ceph RGW (S3), read back through a polling mirror; null where Ceph cannot run (see ceph.ts). */
+export async function s3Target(): Promise<LinkTarget | null> {
+  if (cephUnavailable()) return null;
+  const ceph = await sharedCeph();
+  const client = testS3Client(ceph);
+  const bucket = await createTestBucket(client);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pushtask-link-s3-'));
+  const mirror = mirrorBucket(client, bucket, `${REMOTE_DIR}/`, path.join(root, REMOTE_DIR), 50);
+  return {
+    name: 's3 (Ceph RGW)',
+    serverPort: ceph.port,
+    transport: (port) => ({ type: 's3', bucket, remoteDir: REMOTE_DIR, endpoint: `http://127.0.0.1:${port}`, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey }),
+    storedPath: (remote) => path.join(root, REMOTE_DIR, remote),
+    async close() {
+      await mirror.stop();
+      client.destroy();
+      await ceph.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface LinkRun {
   master: TaskMaster;
   proxy: TcpProxy;
@@ -155,7 +180,7 @@ export async function startLinkRun(TaskMasterClass: typeof TaskMaster, target: L
   };
 }
 
-/** Resolves when the server holds exactly the data file's current bytes (after an `uploaded` event). */
+/** Resolves when the server holds exactly the data file's current bytes. */
 export function nextDelivery(master: TaskMaster, target: LinkTarget, file: string, timeoutMs: number): Promise<void> {
   const stored = target.storedPath(path.basename(file));
   return new Promise((resolve, reject) => {
@@ -173,8 +198,11 @@ export function nextDelivery(master: TaskMaster, target: LinkTarget, file: strin
       finish();
       reject(new Error(`${target.name}: no delivery of ${file} within ${timeoutMs} ms`));
     }, timeoutMs);
+    // A target read back through a mirror (S3) shows the file a moment after the `uploaded` event.
+    const poll = setInterval(check, 25);
     const finish = () => {
       clearTimeout(timer);
+      clearInterval(poll);
       master.off('uploaded', check);
     };
     master.on('uploaded', check);

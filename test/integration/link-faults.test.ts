@@ -15,6 +15,7 @@ import {
   embeddedSftpTarget,
   ftpsTarget,
   resetToDelivery,
+  s3Target,
   silentDropToDelivery,
   silentDropWhileConnecting,
   sshdTarget,
@@ -22,6 +23,7 @@ import {
   type LinkRun,
   type LinkTarget,
 } from '../helpers/linkFaults.js';
+import { cephUnavailable } from '../helpers/ceph.js';
 import { sshdSkipReason } from '../helpers/sshd.js';
 
 const DEAD_TIME_MS = 1500;
@@ -32,15 +34,18 @@ const targets: Array<[string, () => Promise<LinkTarget | null>]> = [
   ['sftp (OpenSSH)', sshdTarget],
   ['ftps (ftp-srv)', ftpsTarget],
   ['dropbox (fake)', dropboxTarget],
+  ['s3 (Ceph RGW)', s3Target],
 ];
 
 const sshdSkip = sshdSkipReason();
 if (sshdSkip) console.log(`link-faults: skipping OpenSSH: ${sshdSkip}`);
+const cephSkip = cephUnavailable();
+if (cephSkip) console.log(`link-faults: skipping S3: ${cephSkip}`);
 
 describe.each(targets)('%s through a faulty link', (name, makeTarget) => {
   let target: LinkTarget | null = null;
   let run: LinkRun | null = null;
-  const skip = name === 'sftp (OpenSSH)' && sshdSkip !== null;
+  const skip = (name === 'sftp (OpenSSH)' && sshdSkip !== null) || (name === 's3 (Ceph RGW)' && cephSkip !== null);
 
   beforeAll(async () => {
     if (skip) return;

@@ -7,15 +7,15 @@ import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3TransportConfig } from '../../config/schema.js';
 
-/** How long a TCP connect may take, and a socket may stay silent mid-request, before it fails. */
-export const S3_CONNECT_TIMEOUT_MS = 10_000;
-export const S3_SOCKET_IDLE_TIMEOUT_MS = 60_000;
-
 export interface S3ClientOptions {
   /** Sockets per client: file lanes × parts in flight, plus reads. */
   maxSockets: number;
-  /** Socket idle timeout (ms). @default S3_SOCKET_IDLE_TIMEOUT_MS */
-  socketTimeoutMs?: number;
+  /**
+   * How long a TCP connect may take, and a socket may stay silent mid-request, before the
+   * request fails: config `link.stallTimeoutMs`, so a silent drop costs what it costs on the
+   * other transports.
+   */
+  stallMs: number;
 }
 
 export function createS3Client(config: S3TransportConfig, options: S3ClientOptions): S3Client {
@@ -45,8 +45,8 @@ export function createS3Client(config: S3TransportConfig, options: S3ClientOptio
     expectContinueHeader: false,
     // The SDK builds its NodeHttpHandler from these.
     requestHandler: {
-      connectionTimeout: S3_CONNECT_TIMEOUT_MS,
-      socketTimeout: options.socketTimeoutMs ?? S3_SOCKET_IDLE_TIMEOUT_MS,
+      connectionTimeout: options.stallMs,
+      socketTimeout: options.stallMs,
       httpAgent: new http.Agent(agent),
       httpsAgent: new https.Agent(agent),
     },

@@ -15,6 +15,7 @@ import { HEARTBEAT_SUFFIX } from '../../shared/sidecar.js';
 import type { RemoteEntry, Transport, TransportContext, UploadRequest, UploadResult } from '../types.js';
 import { S3Appender } from './append.js';
 import { createS3Client, describeS3, keyPrefix } from './client.js';
+import { LINK_DEFAULTS } from '../lifeline.js';
 import { MultipartJournal } from './journal.js';
 import { readAt } from '../../shared/fileRange.js';
 import { abortUpload, uploadMultipart } from './multipart.js';
@@ -77,7 +78,7 @@ export class S3Transport implements Transport {
    */
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
-    const client = createS3Client(this.#config, { maxSockets: this.#partConcurrency + 2 });
+    const client = createS3Client(this.#config, { maxSockets: this.#partConcurrency + 2, stallMs: (this.#context.link ?? LINK_DEFAULTS).stallTimeoutMs });
     const session = new S3Session({
       client,
       bucket: this.#config.bucket,
