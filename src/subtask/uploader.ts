@@ -418,6 +418,9 @@ export class Uploader {
 
   /** Requeues (or drops, if superseded) the snapshot; returns whether this lane should go on. */
   async #afterFailure(lane: Lane, snapshot: Snapshot, error: unknown): Promise<boolean> {
+    // No longer in flight before it is queued again: the backlog (health, status) counts it once,
+    // also while this lane waits out the retry delay below.
+    this.#inFlight.delete(snapshot.id);
     if ((error as { code?: unknown }).code === 'UNSAFE_PATH') return this.#refuse(snapshot, error);
     if (this.#pending.has(snapshot.id)) {
       await this.#discard(snapshot, 'a newer snapshot replaced it');

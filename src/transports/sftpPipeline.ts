@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
+import { isTempName } from '../shared/atomicCopy.js';
 
 /** SSH_FXF flags for OPEN as ssh2 spells them. */
 type OpenFlags = 'w' | 'r+';
@@ -90,11 +91,17 @@ function closeQuietly(sftp: SFTPWrapper, handle: Promise<Buffer | null>): void {
 
 /** A stable spare name per spool, server, folder and lane (see the module comment). */
 const slotsByKey = new Map<string, number>();
+const SPARE_PREFIX = '.pushtask-spare.';
 export function spareName(dir: string, key: string): string {
   const slot = slotsByKey.get(key) ?? 0;
   slotsByKey.set(key, slot + 1);
   const id = createHash('sha256').update(key).digest('hex').slice(0, 10);
-  return `${dir === '.' ? '' : `${dir.replace(/\/+$/, '')}/`}.pushtask-spare.${id}-${slot}.pushtask-tmp`;
+  return `${dir === '.' ? '' : `${dir.replace(/\/+$/, '')}/`}${SPARE_PREFIX}${id}-${slot}.pushtask-tmp`;
+}
+
+/** A spare file's name (the last path segment): a running agent keeps one open per lane. */
+export function isSpareName(name: string): boolean {
+  return name.startsWith(SPARE_PREFIX) && isTempName(name);
 }
 
 /** The one temporary file a transport keeps open ahead of its next small upload. */

@@ -100,7 +100,8 @@ function leaks(secrets: Record<string, string>, places: { pids: number[]; dirs: 
     for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
       if (entry.isFile()) {
         const file = path.join(entry.parentPath, entry.name);
-        haystacks.push([file, fs.readFileSync(file)]);
+        // The agent is still running: a temporary snapshot may be renamed away since readdir.
+        haystacks.push([file, readIfThere(file)]);
       }
     }
   }

@@ -26,6 +26,8 @@ class FakeServer {
   /** The next upload attempts answer 429 with this Retry-After. */
   rateLimitNext = 0;
   retryAfterMs = 5000;
+  /** Remote paths the server refuses (a folder sits where the file goes). */
+  readonly refused = new Set<string>();
   readonly open = new Set<FakeTransport>();
   constructor(readonly clock: ManualClock) {}
 
@@ -58,6 +60,7 @@ class FakeTransport implements Transport {
       throw new PushtaskError('RATE_LIMITED', 'fake://server is rate limiting', { retryAfterMs: this.server.retryAfterMs });
     }
     await this.#wait(UPLOAD_MS, request.signal);
+    if (this.server.refused.has(request.remotePath)) throw new PushtaskError('UPLOAD_FAILED', `fake://server refused ${request.remotePath}`);
     this.server.delivered.push(request.remotePath);
     return { bytes: 3 };
   }
@@ -227,6 +230,19 @@ describe('uploader lanes (state machine)', () => {
     // No request started during the pause, on any lane.
     const during = server.attempts.filter((attempt) => attempt.at > pausedAt && attempt.at < pausedAt + server.retryAfterMs - 200);
     expect(during).toEqual([]);
+  });
+
+  it('a failing file counts once in the backlog, also while its lane waits to retry', async () => {
+    const { clock, server, uploader, events } = setup();
+    server.refused.add('stuck.txt');
+    uploader.enqueue(snapshot('stuck.txt'));
+    await clock.until(() => events.some((event) => event.name === 'upload-failed'));
+    expect(uploader.backlog().files).toBe(1);
+    await clock.advance(RETRY.quickDelayMs / 2);
+    expect(uploader.backlog().files).toBe(1);
+    server.refused.clear();
+    await clock.until(() => server.delivered.includes('stuck.txt'));
+    expect(uploader.backlog().files).toBe(0);
   });
 
   it('closes connections after the dead time, not before', async () => {
