@@ -160,6 +160,7 @@ export class Agent {
               this.#uploader.warmUp();
               this.#queueSnapshot({ kind: 'drop', source: file, remotePath, append: this.#appends(entry) });
             },
+            snapshotsSettled: () => this.#snapshotsSettled(),
           }),
       );
     this.#heartbeat = new HeartbeatSchedule(config.heartbeat.intervalSec, Date.now());
@@ -293,6 +294,11 @@ export class Agent {
   }
 
   /** Snapshots `source` into the spool and queues it; requests during a snapshot coalesce into one more. */
+  /** Resolves once no snapshot is waiting or being taken. */
+  async #snapshotsSettled(): Promise<void> {
+    while (this.#snapshotLoops.size > 0) await Promise.allSettled([...this.#snapshotLoops]);
+  }
+
   #queueSnapshot(target: SnapshotTarget): void {
     const { source } = target;
     if (this.#stopped) return;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
 import type { ResolvedConfig, ResolvedWatchDir } from '../config/resolve.js';
+import { sleep } from '../shared/abort.js';
 import { isTempName } from '../shared/atomicCopy.js';
 import { Slots } from '../shared/limit.js';
 import type { Logger } from '../shared/logger.js';
@@ -129,6 +130,8 @@ export interface DropFolderOptions {
   logger: Logger;
   /** A file is stable and should be snapshotted; `force` when its sidecar was touched. */
   onReady: (file: string, remotePath: string) => void;
+  /** Resolves once no snapshot is waiting or being taken: sidecars are made after them (#handOver). */
+  snapshotsSettled?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -137,6 +140,9 @@ interface Observation {
   mtimeMs: number;
   since: number;
 }
+
+/** Longest a drop-folder sidecar waits for the snapshots ahead of it. */
+const SIDECAR_DELAY_MAX_MS = 10_000;
 
 export class DropFolderWatcher {
   readonly #o: DropFolderOptions;
@@ -154,6 +160,11 @@ export class DropFolderWatcher {
   readonly #sidecarsCreating = new Map<string, Promise<void>>();
   /** Two at a time: a backlog's 1,000 creations must not queue ahead of its snapshots in the thread pool. */
   readonly #sidecarSlots = new Slots(2);
+  /** Sidecars of files handed over while watching, made together once the snapshots settle (#handOver). */
+  readonly #sidecarsDue = new Map<string, number>();
+  #sidecarBatch: Promise<void> | null = null;
+  /** Aborted by close(): a batch still waiting is made at once. */
+  readonly #closing = new AbortController();
   /** include / exclude, on the path relative to the folder. */
   readonly #wanted: (relative: string) => boolean;
   /** Delivered files being deleted or moved (afterUpload), by path. */
@@ -371,13 +382,32 @@ export class DropFolderWatcher {
     const sidecar = sidecarOf(file);
     this.#o.clock.baseline(sidecar, now);
     if (!this.#sidecarsCreating.has(sidecar)) {
-      // The first scan's sidecars (a backlog) trickle out two at a time, ahead of chokidar; once
-      // chokidar watches, each creation makes it re-read the folder, so they go out at once.
-      const create = () => this.#createSidecar(sidecar, now);
-      const creating = (this.#firstScan ? this.#sidecarSlots.run(create) : create()).finally(() => this.#sidecarsCreating.delete(sidecar));
-      this.#sidecarsCreating.set(sidecar, creating);
+      // The first scan's sidecars (a backlog) trickle out two at a time, ahead of chokidar. Once
+      // chokidar watches, each creation makes it re-read the folder, so they go out together, and
+      // after the snapshots: 1,000 files dropped at once otherwise held their first snapshot back
+      // by a second (3,000 thread-pool calls and chokidar's reaction queued ahead of it).
+      const creating = this.#firstScan ? this.#sidecarSlots.run(() => this.#createSidecar(sidecar, now)) : this.#createSidecarLater(sidecar, now);
+      this.#sidecarsCreating.set(
+        sidecar,
+        creating.finally(() => this.#sidecarsCreating.delete(sidecar)),
+      );
     }
     this.#o.onReady(file, this.remotePathOf(file));
+  }
+
+  /** Joins the next batch of sidecars, made once the snapshots settle (at most SIDECAR_DELAY_MAX_MS later). */
+  #createSidecarLater(sidecar: string, handedOverAt: number): Promise<void> {
+    this.#sidecarsDue.set(sidecar, handedOverAt);
+    this.#sidecarBatch ??= (async () => {
+      const settled = new AbortController();
+      await Promise.race([this.#o.snapshotsSettled?.(), sleep(SIDECAR_DELAY_MAX_MS, AbortSignal.any([this.#closing.signal, settled.signal]))]);
+      settled.abort(); // ends the sleep's timer
+      const due = [...this.#sidecarsDue];
+      this.#sidecarsDue.clear();
+      this.#sidecarBatch = null;
+      await Promise.all(due.map(([path, at]) => this.#createSidecar(path, at)));
+    })();
+    return this.#sidecarBatch;
   }
 
   /**
@@ -430,6 +460,8 @@ export class DropFolderWatcher {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
+    await this.#sidecarBatch;
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     this.#rechecks.clear();
     await this.#watcher?.close();

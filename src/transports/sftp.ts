@@ -26,7 +26,7 @@ import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
 import { StrayTemps } from './strayTemps.js';
 import { meterWrites } from './sftpMeter.js';
-import { AppendHandles, Spare, appendOnHandle, callback, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
+import { AppendHandles, Spare, appendOnHandle, callback, corked, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
 import { forEachChunk } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
@@ -247,6 +247,7 @@ export class SftpTransport implements Transport {
     const sftp = sftpOf(client);
     this.#appendHandles.release(sftp); // an append handle size() opened for a file now replaced whole
     let tempMayExist = false;
+    let spareOpened = false;
     const what = `SFTP upload to ${this.#config.host}:${target}`;
     try {
       return await life.run(
@@ -270,16 +271,24 @@ export class SftpTransport implements Transport {
             bytes = await this.#putLarge(client, request, temp, seconds, progress);
           }
           progress();
-          await this.#replace(sftp, temp, target);
           // Spares only on OpenSSH, where they complete the 2-round-trip path; elsewhere an extra
-          // hidden file in the remote folder is not worth the one round trip it saves.
-          if (this.#inOrder && dir === this.#spareDir && this.#client === client) this.#spare.prepare(sftp);
+          // hidden file in the remote folder is not worth the one round trip it saves. The next
+          // spare's OPEN leaves with the RENAME (one write): the server runs them in order, so
+          // it opens a new file under the spare's name once this one has moved away.
+          const uncork = corked(sftp);
+          const replaced = this.#replace(sftp, temp, target);
+          spareOpened = this.#inOrder && dir === this.#spareDir && this.#client === client && this.#spare.prepare(sftp);
+          uncork();
+          await replaced;
           return { bytes };
         },
         { stallMs: this.#link.stallTimeoutMs },
       );
     } catch (error) {
       if (isNoSuchFile(error as Error)) this.#knownDirs.delete(dir);
+      // The rename failed after the next spare was opened: the removal of the temporary name
+      // below may be that spare's name, so let it go too.
+      if (spareOpened) this.#spare.release(sftp);
       if (tempMayExist) this.#removeTemp(client, temp);
       if (error instanceof PushtaskError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT' || error.code === 'ABORTED')) throw error;
       throw new PushtaskError('UPLOAD_FAILED', `${what} failed: ${errorMessage(error)}`, { cause: error });

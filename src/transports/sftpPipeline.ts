@@ -57,13 +57,35 @@ function writeAll(sftp: SFTPWrapper, handle: Buffer, data: Buffer, position: num
  * one round trip, else two. A server without FSETSTAT (or one that closed first) gets SETSTAT by path.
  */
 export async function putSmallOnHandle(sftp: SFTPWrapper, handle: Buffer, data: Buffer, temp: string, seconds: number, inOrder: boolean): Promise<void> {
+  const uncork = corked(sftp);
   const writes = Promise.allSettled(writeAll(sftp, handle, data, 0));
-  if (!inOrder) await writes;
+  if (!inOrder) {
+    uncork();
+    await writes;
+  }
+  const again = inOrder ? uncork : corked(sftp);
   const timed = settle(callback<void>((done) => sftp.futimes(handle, seconds, seconds, done)));
   const closed = settle(callback<void>((done) => sftp.close(handle, done)));
+  again();
   const [writeOutcomes, timedOutcome, closedOutcome] = await Promise.all([writes, timed, closed]);
   for (const outcome of [...writeOutcomes, closedOutcome]) if (outcome.status === 'rejected') throw outcome.reason;
   if (timedOutcome.status === 'rejected') await callback<void>((done) => sftp.utimes(temp, seconds, seconds, done));
+}
+
+/**
+ * Holds the connection's socket writes until the returned function runs: the packets issued in
+ * between leave in one system call instead of one each (a 100 KiB file is four channel packets
+ * plus FSETSTAT and CLOSE; on loopback each write costs the kernel's whole receive path).
+ */
+export function corked(sftp: SFTPWrapper): () => void {
+  const socket = (sftp as unknown as { _client?: { _sock?: { cork?(): void; uncork?(): void } } })._client?._sock;
+  socket?.cork?.();
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    socket?.uncork?.();
+  };
 }
 
 function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
@@ -114,14 +136,26 @@ export class Spare {
     this.path = path;
   }
 
-  /** Opens the spare (truncating a leftover of an earlier process), unless it is open already. */
-  prepare(sftp: SFTPWrapper): void {
-    if (this.#handle) return;
+  /**
+   * Opens the spare (truncating a leftover of an earlier process), unless it is open already.
+   * True when this call sent the OPEN.
+   */
+  prepare(sftp: SFTPWrapper): boolean {
+    if (this.#handle) return false;
     try {
       this.#handle = openFile(sftp, this.path, 'w').catch(() => null);
+      return true;
     } catch {
       this.#handle = undefined; // the channel is closing
+      return false;
     }
+  }
+
+  /** Lets go of a prepared spare without waiting: its handle is closed when it arrives. */
+  release(sftp: SFTPWrapper): void {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (handle) closeQuietly(sftp, handle);
   }
 
   /** The prepared handle, once: the caller writes into `path` and renames it away. */
