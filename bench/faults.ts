@@ -1,12 +1,14 @@
 /**
  * Link faults (issue 12): a real agent delivering through the fault proxy on the issue's simulated
  * link (50 ms each way, 256 KiB/s each way), per transport: SFTP (OpenSSH's sshd where it can run,
- * else the embedded server), FTPS (ftp-srv) and Dropbox (the fake server). Default `link` and
+ * else the embedded server), FTPS (ftp-srv), Dropbox (the fake server) and S3 (Ceph RGW, where
+ * it can run). Default `link` and
  * `retry` settings, as a new user has them.
  * - reset → next delivery: every connection is reset while a 16 KiB file is on the wire; ms
  *   until the server holds it (median and max of ≥ 5);
  * - silent drop → delivery: the link goes silent for 20 s while a file is on the wire (connections
- *   open then stay dead, as after a lost NAT mapping); ms from the link's return to delivery;
+ *   open then stay dead, as after a lost NAT mapping); ms from the link's return to delivery; and
+ *   the same while a new connection is being made (after the dead time);
  * - TCP connections per delivery after the dead time (and sshd's logins where it tells).
  * FTPS: only the control connection crosses the proxy; passive data connections go direct.
  * The scenarios are shared with test/integration/link-faults.test.ts (test/helpers/linkFaults.ts).
@@ -18,11 +20,14 @@ import {
   embeddedSftpTarget,
   ftpsTarget,
   resetToDelivery,
+  s3Target,
   silentDropToDelivery,
+  silentDropWhileConnecting,
   sshdTarget,
   startLinkRun,
   type LinkTarget,
 } from '../test/helpers/linkFaults.js';
+import { cephUnavailable } from '../test/helpers/ceph.js';
 import { sshdUnavailable } from '../test/helpers/sshd.js';
 import { fmt, goalRow, loadTaskMaster, sleep, summarize, type Bench, type Row } from './lib.js';
 
@@ -42,7 +47,9 @@ export const faultsBench: Bench = async ({ quick }) => {
     ['sftp', sftp],
     ['ftps', ftpsTarget],
     ['dropbox', dropboxTarget],
+    ['s3', s3Target],
   ];
+  if (cephUnavailable()) console.log(`  s3: skipped (${cephUnavailable()})`);
   const resets = quick ? 3 : 7;
   const dropMs = quick ? 8000 : 20_000;
   for (const [name, make] of makers) {
@@ -63,6 +70,10 @@ export const faultsBench: Bench = async ({ quick }) => {
       const afterDrop = await silentDropToDelivery(run, FILE_BYTES, dropMs);
       console.log(`  ${target.name}: ${dropMs / 1000} s silent drop → delivery ${fmt(afterDrop)} ms after the link is back`);
       rows.push(goalRow('faults', `${name}: ${dropMs / 1000} s silent drop → delivery after the link is back`, afterDrop, 'ms', SILENT_DROP_GOAL_MS));
+
+      const whileConnecting = await silentDropWhileConnecting(run, DEAD_TIME_MS, dropMs);
+      console.log(`  ${target.name}: ${dropMs / 1000} s silent drop while connecting → delivery ${fmt(whileConnecting)} ms after the link is back`);
+      rows.push(goalRow('faults', `${name}: ${dropMs / 1000} s silent drop while connecting → delivery after`, whileConnecting, 'ms', SILENT_DROP_GOAL_MS));
 
       const { connections, logins } = await connectionsPerDelivery(run, DEAD_TIME_MS);
       console.log(`  ${target.name}: after the dead time, one delivery took ${connections} TCP connection(s)${logins === null ? '' : `, ${logins} login(s) in sshd's log`}`);

@@ -99,6 +99,12 @@ describe('s3 errors', () => {
     const refused = describeS3Error(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7480'), { code: 'ECONNREFUSED' }), where, 'Connecting', 'CONNECT_FAILED') as Error & { code: string };
     expect(refused.code).toBe('CONNECT_FAILED');
     expect(refused.message).toContain('cannot reach s3://logs/site-7');
+    // A reset under an upload: the connection is replaced at once (CONNECTION_LOST), not after a retry wait.
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const lost = describeS3Error(reset, where, 'Upload of site-7/a.csv', 'UPLOAD_FAILED') as Error & { code: string };
+    expect(lost.code).toBe('CONNECTION_LOST');
+    expect(lost.message).toContain('s3://logs/site-7');
+    expect((describeS3Error(reset, where, 'Connecting', 'CONNECT_FAILED') as { code: string }).code).toBe('CONNECT_FAILED');
     const controller = new AbortController();
     const reason = new Error('stopping');
     controller.abort(reason);

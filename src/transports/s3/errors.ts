@@ -7,6 +7,7 @@
  */
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { PushtaskError, type PushtaskErrorCode, errorMessage } from '../../shared/errors.js';
+import { isNetworkError } from '../lifeline.js';
 
 /** What an error message may say about the destination. */
 export interface S3Where {
@@ -50,6 +51,11 @@ export function describeS3Error(error: unknown, where: S3Where, what: string, fa
   const keyId = where.accessKeyId ? `access key id ${where.accessKeyId}` : "the AWS SDK's default credentials";
 
   if (code === undefined) {
+    // A connection that reset or went silent under a request: replaced at once, as on every
+    // transport (the uploader's rule); a connect that fails so follows the retry schedule.
+    if (failCode !== 'CONNECT_FAILED' && isNetworkError(error)) {
+      return fail('CONNECTION_LOST', `the connection to ${where.description} was lost (${networkCause(error)}); reconnecting`);
+    }
     return fail(failCode, `cannot reach ${where.description} (${networkCause(error)}); will retry`);
   }
   const detail = `${code}${status ? ` ${status}` : ''}${messageOf(error)}`;
