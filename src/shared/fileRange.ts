@@ -1,9 +1,32 @@
 /** Byte ranges of files: what append mode reads, copies and compares. */
 import { createHash } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import { PushtaskError } from './errors.js';
 
 const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * The file from `start` when that is at most `maxBytes`, else null. Synchronous: for spool
+ * snapshots just written (in the page cache), where four thread-pool round trips cost more of the
+ * event loop than the reads themselves.
+ */
+export function readSmallFile(file: string, maxBytes: number, start = 0): Buffer | null {
+  const fd = fsSync.openSync(file, 'r');
+  try {
+    const size = Math.max(0, fsSync.fstatSync(fd).size - start);
+    if (size > maxBytes) return null;
+    const data = Buffer.allocUnsafe(size);
+    for (let done = 0; done < size; ) {
+      const read = fsSync.readSync(fd, data, done, size - done, start + done);
+      if (read === 0) return data.subarray(0, done); // shrank meanwhile: not for a spool snapshot
+      done += read;
+    }
+    return data;
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
 
 /** `length` bytes from `start` (fewer when the file ends first). */
 export async function readRange(file: string, start: number, length: number): Promise<Buffer> {

@@ -28,7 +28,7 @@ import { StrayTemps } from './strayTemps.js';
 import { meterWrites } from './sftpMeter.js';
 import { AppendHandles, Spare, appendOnHandle, callback, corked, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
-import { forEachChunk } from '../shared/fileRange.js';
+import { forEachChunk, readSmallFile } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
 
@@ -256,7 +256,7 @@ export class SftpTransport implements Transport {
         async (_signal, progress) => {
           await this.#ensureDir(client, dir);
           const seconds = request.mtime.getTime() / 1000;
-          const small = readSmallFile(request.localPath);
+          const small = readSmallFile(request.localPath, SMALL_FILE_BYTES);
           let bytes: number;
           // A small file goes into the spare opened after the last upload, if there is one here.
           const spare = small && dir === this.#spareDir ? await this.#spare.take() : null;
@@ -420,7 +420,7 @@ export class SftpTransport implements Transport {
       this.#remoteOperation('appending to', request.remotePath, request.signal, async (sftp, target, progress) => {
         try {
           const handle = await this.#appendHandles.take(sftp, target);
-          const small = handle ? readSmallFile(request.localPath, request.localStart) : null;
+          const small = handle ? readSmallFile(request.localPath, SMALL_FILE_BYTES, request.localStart) : null;
           if (handle && small) return await appendOnHandle(sftp, handle, small, request.remoteSize, request.mtime.getTime() / 1000);
           if (handle) void callback<void>((done) => sftp.close(handle, done)).catch(() => undefined);
           return await appendTo(sftp, target, request, progress);
@@ -615,23 +615,6 @@ function extensionsOf(sftp: SFTPWrapper): Record<string, string> {
   return (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
 }
 
-/** The file from `start` when that is small (one synchronous read of a spool file just written), else null. */
-function readSmallFile(file: string, start = 0): Buffer | null {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = Math.max(0, fs.fstatSync(fd).size - start);
-    if (size > SMALL_FILE_BYTES) return null;
-    const data = Buffer.allocUnsafe(size);
-    for (let done = 0; done < size; ) {
-      const read = fs.readSync(fd, data, done, size - done, start + done);
-      if (read === 0) return data.subarray(0, done); // shrank meanwhile: not for a spool snapshot
-      done += read;
-    }
-    return data;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** OPEN (truncating); writes in order, PUT_CONCURRENCY × the largest write in flight; FSETSTAT and CLOSE. */
 async function putInOrder(sftp: SFTPWrapper, request: UploadRequest, temp: string, seconds: number): Promise<number> {

@@ -10,6 +10,7 @@
  * the server's ETag, the journal's MD5 and the MD5 of our local bytes all agree.
  */
 import { createHash } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -58,7 +59,10 @@ export class MultipartJournal {
   }
 
   async load(bucket: string, key: string): Promise<JournalEntry | null> {
-    return readEntry(this.#file(bucket, key));
+    const file = this.#file(bucket, key);
+    // Asked after every whole upload, and almost never there: a stat, not a failed read's error.
+    if (!fsSync.existsSync(file) && !this.#writes.has(file)) return null;
+    return readEntry(file);
   }
 
   /** Every entry (unreadable ones are skipped: their uploads count as stale for the sweep). */

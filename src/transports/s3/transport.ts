@@ -17,7 +17,7 @@ import { S3Appender } from './append.js';
 import { createS3Client, describeS3, keyPrefix } from './client.js';
 import { LINK_DEFAULTS } from '../lifeline.js';
 import { MultipartJournal } from './journal.js';
-import { readAt } from '../../shared/fileRange.js';
+import { readAt, readSmallFile } from '../../shared/fileRange.js';
 import { abortUpload, uploadMultipart } from './multipart.js';
 import { getRange, listLevel, putWhole } from './objects.js';
 import { partSizeFor } from './parts.js';
@@ -27,6 +27,8 @@ import { sweepQuietly } from './sweep.js';
 const MiB = 1024 * 1024;
 /** Files up to this size go up in one PutObject (read into memory); bigger ones as multipart. */
 export const S3_WHOLE_MAX_BYTES = 32 * MiB;
+/** Files up to this size are read in one synchronous go (spool snapshots, just written). */
+const SMALL_READ_BYTES = 256 * 1024;
 /** Preferred part size (grown for files above 160 GB to stay under 10,000 parts). */
 export const S3_PART_BYTES = 16 * MiB;
 /** Parts of one file in flight at once. */
@@ -106,21 +108,21 @@ export class S3Transport implements Transport {
   }
 
   async #uploadKey(session: S3Session, localPath: string, key: string, mtime: Date, signal: AbortSignal, onProgress?: (bytes: number) => void): Promise<number> {
+    const cannotRead = (error: unknown) => new PushtaskError('UPLOAD_FAILED', `Cannot read ${localPath}: ${(error as Error).message}`, { cause: error });
+    let small: Buffer | null;
+    try {
+      small = readSmallFile(localPath, SMALL_READ_BYTES);
+    } catch (error) {
+      throw cannotRead(error);
+    }
+    if (small) return this.#putWhole(session, key, small, mtime, signal, onProgress);
     const handle = await fs.open(localPath, 'r').catch((error: unknown) => {
-      throw new PushtaskError('UPLOAD_FAILED', `Cannot read ${localPath}: ${(error as Error).message}`, { cause: error });
+      throw cannotRead(error);
     });
     let size: number;
     try {
       size = (await handle.stat()).size;
-      if (size <= this.#wholeMax) {
-        const body = await readAt(handle, 0, size);
-        await putWhole(session, key, body, mtime, signal);
-        // A multipart upload of an earlier, bigger version of this file, cut off: no longer needed.
-        const unfinished = await session.journal.load(session.bucket, key);
-        if (unfinished) await abortUpload(session, unfinished, signal);
-        onProgress?.(size);
-        return size;
-      }
+      if (size <= this.#wholeMax) return await this.#putWhole(session, key, await readAt(handle, 0, size), mtime, signal, onProgress);
     } finally {
       await handle.close().catch(() => undefined);
     }
@@ -134,6 +136,15 @@ export class S3Transport implements Transport {
       ...(onProgress ? { onProgress } : {}),
     });
   }
+  async #putWhole(session: S3Session, key: string, body: Buffer, mtime: Date, signal: AbortSignal, onProgress?: (bytes: number) => void): Promise<number> {
+    await putWhole(session, key, body, mtime, signal);
+    // A multipart upload of an earlier, bigger version of this file, cut off: no longer needed.
+    const unfinished = await session.journal.load(session.bucket, key);
+    if (unfinished) await abortUpload(session, unfinished, signal);
+    onProgress?.(body.length);
+    return body.length;
+  }
+
 
   /** Drops the client and its pooled connections. Journaled multipart uploads stay for the next try. */
   async close(): Promise<void> {
