@@ -137,7 +137,7 @@ describe.skipIf(!hasChromium)('the fleet page in chromium', () => {
     expect((await rows(page)).map((row) => row.client)).toEqual(['logger-b', 'logger-a']);
 
     // The detail view, with the backlog chart once the monitor has a few points.
-    await page.click('#fleet tbody tr[data-client="logger-a"]');
+    await page.$eval('#fleet tbody tr[data-client="logger-a"]', (row) => (row as HTMLElement).click()); // see the click below
     await page.waitForSelector('#detail:not([hidden])');
     expect(await page.$eval('#detail-title', (el) => el.textContent)).toBe('logger-a');
     const fields = await page.$eval('#detail-fields', (el) => el.textContent ?? '');
@@ -160,7 +160,10 @@ describe.skipIf(!hasChromium)('the fleet page in chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('#fleet tbody tr[data-client]').length === 8, { timeout: 10_000 });
     await page.click('th[data-sort="level"]');
     await page.setViewport({ width: 1500, height: 700 });
-    await page.click('#fleet tbody tr[data-client="tank-sensor-12"]');
+    // Clicked inside the page in one step: the rows are re-rendered on resize and on every fetch,
+    // so a row found by one call may be gone by the next (puppeteer's "not clickable").
+    await page.waitForSelector('#fleet tbody tr[data-client="tank-sensor-12"]');
+    await page.$eval('#fleet tbody tr[data-client="tank-sensor-12"]', (row) => (row as HTMLElement).click());
     await page.waitForFunction(() => document.querySelector('#detail-title')?.textContent === 'tank-sensor-12' && document.querySelector('#detail-chart svg'));
     const shot = path.join(ws.dir, 'fleet.png');
     await page.screenshot({ path: shot });
