@@ -21,7 +21,7 @@ import { Client, FTPError, FileType } from 'basic-ftp';
 import type { FtpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { LINK_DEFAULTS, Lifeline, type LinkSettings } from './lifeline.js';
+import { LINK_DEFAULTS, Lifeline, lostWhileConnecting, type LinkSettings } from './lifeline.js';
 import { assertFtpSafe, joinRemote, joinRemoteDir } from './remotePath.js';
 import { remoteTempName } from './tempNames.js';
 import { StrayTemps } from './strayTemps.js';
@@ -486,10 +486,8 @@ export class FtpTransport implements Transport {
 
   #connectError(error: unknown, stage: Stage, signal: AbortSignal): PushtaskError {
     if (signal.aborted) return abortError(signal, `Connecting to ${this.description}`);
-    if (error instanceof PushtaskError && error.code === 'CONNECTION_LOST') {
-      // A connection that dies while it is being made is a failed connect: the retry schedule applies.
-      return new PushtaskError('CONNECT_FAILED', `Connecting to ${this.#hostPort()} failed during ${stage}: ${error.message}`, { cause: error });
-    }
+    const lost = lostWhileConnecting(error, `Connecting to ${this.#hostPort()} failed during ${stage}`);
+    if (lost) return lost;
     if (error instanceof PushtaskError) return error;
     const where = this.#hostPort();
     const cause = { cause: error };

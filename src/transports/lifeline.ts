@@ -129,6 +129,15 @@ export class Lifeline {
   }
 }
 
+/**
+ * A connection that died while it was being made (its lifeline ended during the handshake) is a
+ * failed connect, so the retry schedule applies; null for any other error.
+ */
+export function lostWhileConnecting(error: unknown, what: string): PushtaskError | null {
+  if (!(error instanceof PushtaskError) || error.code !== 'CONNECTION_LOST') return null;
+  return new PushtaskError('CONNECT_FAILED', `${what}: ${error.message}`, { cause: error });
+}
+
 const NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTCONN', 'ERR_STREAM_DESTROYED']);
 
 /** A socket-level failure (as opposed to a server's refusal of one operation). */

@@ -20,7 +20,7 @@ import type { ConnectConfig, FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import type { SftpTransportConfig } from '../config/schema.js';
 import { PushtaskError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { LINK_DEFAULTS, Lifeline, silentDropBound, type LinkSettings } from './lifeline.js';
+import { LINK_DEFAULTS, Lifeline, lostWhileConnecting, silentDropBound, type LinkSettings } from './lifeline.js';
 import { joinRemote, joinRemoteDir } from './remotePath.js';
 import { remoteTempName } from './tempNames.js';
 import { verifyHostKey, type HostKeyPolicy } from './sshHostKeys.js';
@@ -228,10 +228,8 @@ export class SftpTransport implements Transport {
     const { host, port, username } = this.#config;
     const message = errorMessage(error);
     if (refusal) return new PushtaskError('HOST_KEY_REJECTED', `Refusing ${host}:${port}: ${refusal}`, { cause: error });
-    if (error instanceof PushtaskError && error.code === 'CONNECTION_LOST') {
-      // A connection that dies while it is being made is a failed connect: the retry schedule applies.
-      return new PushtaskError('CONNECT_FAILED', `Cannot connect to SFTP server ${host}:${port}: ${error.message}`, { cause: error });
-    }
+    const lost = lostWhileConnecting(error, `Cannot connect to SFTP server ${host}:${port}`);
+    if (lost) return lost;
     if (error instanceof PushtaskError) return error;
     if (/authentication methods failed/i.test(message)) {
       return new PushtaskError('AUTH_FAILED', `SFTP login as ${username} on ${host}:${port} was refused: check the password, key or agent`, { cause: error });
