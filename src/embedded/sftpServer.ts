@@ -367,16 +367,21 @@ function serveSftp(sftp: SFTPWrapper, root: string, posixRename: boolean): void 
 // Authentication and the listener
 
 /**
- * A new ed25519 host key (OpenSSH format). ssh2 now and then generates one its own parser rejects
- * ("Malformed OpenSSH private key": 8 of 3,000 keys here), so a key is only
- * returned once it parses.
+ * A new ed25519 key pair (OpenSSH format). ssh2 encodes a public key whose first byte is 0 one
+ * byte short, so its own parser rejects 1 key in 256 ("Malformed OpenSSH public/private key"):
+ * a pair is only returned once both halves parse.
  */
-export function generateHostKey(): string {
+export function generateKeyPair(encryption?: { passphrase: string; cipher: string; rounds: number }): { private: string; public: string } {
   for (let attempt = 1; ; attempt += 1) {
-    const key = utils.generateKeyPairSync('ed25519').private;
-    const parsed = utils.parseKey(key);
-    if (!(parsed instanceof Error) || attempt >= 10) return key;
+    const pair = encryption ? utils.generateKeyPairSync('ed25519', encryption) : utils.generateKeyPairSync('ed25519');
+    const parses = !(utils.parseKey(pair.private, encryption?.passphrase) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error);
+    if (parses || attempt >= 20) return pair;
   }
+}
+
+/** A new ed25519 host key (OpenSSH format) that ssh2 reads back. */
+export function generateHostKey(): string {
+  return generateKeyPair().private;
 }
 
 function parseOneKey(text: string | Buffer, what: string): ParsedKey {

@@ -7,11 +7,11 @@ import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
+import { generateKeyPair, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 
 const USER = 'demo';
 const PASSWORD = 'correct horse';
-const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+const clientKey = generateKeyPair();
 
 let base: string;
 let root: string;
@@ -75,7 +75,7 @@ describe('embedded SFTP server', () => {
   });
 
   it('refuses a wrong password, a wrong user and an unknown key', async () => {
-    const otherKey = ssh2.utils.generateKeyPairSync('ed25519');
+    const otherKey = generateKeyPair();
     for (const wrong of [{ password: 'wrong' }, { username: 'root' }, { password: undefined, privateKey: otherKey.private }]) {
       expect((await failure(connect(wrong))).message).toMatch(/authentication methods failed/i);
     }

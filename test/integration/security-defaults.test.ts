@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
+import { generateKeyPair, startEmbeddedSftpServer, type EmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { TaskMaster } from '../../src/index.js';
 import type { UploadFailedEvent } from '../../src/master/events.js';
 import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
@@ -51,7 +51,7 @@ describe('SFTP host keys are verified by default', () => {
     fs.mkdirSync(ws.path('home/.ssh'), { recursive: true });
     process.env.HOME = ws.path('home'); // the subtask is forked with this environment
     const knownHosts = ws.path('home/.ssh/known_hosts');
-    const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+    const hostKey = generateKeyPair();
     sftpServer = await startEmbeddedSftpServer({ root: ws.path('server'), username: 'u', password: 'pw-defaults', hostKey: hostKey.private });
     const config = {
       watch: [{ file: 'data/a.csv' }],
@@ -71,7 +71,7 @@ describe('SFTP host keys are verified by default', () => {
     expect(failure.error.message).toMatch(/is not in/);
 
     // Listed with another key of the same type: a changed key, refused loudly.
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    const other = ssh2.utils.parseKey(generateKeyPair().public);
     if (other instanceof Error) throw other;
     fs.writeFileSync(knownHosts, `[127.0.0.1]:${sftpServer.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     failure = await firstFailure(config);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '../../src/embedded/sftpServer.js';
 import { sshdSkipReason, startSshd, type SshdServer } from '../helpers/sshd.js';
 
 const skipReason = sshdSkipReason();
@@ -58,8 +59,7 @@ describe.skipIf(skipReason !== null)('OpenSSH sshd test helper', () => {
 
   it('refuses an unknown key', async () => {
     const client = new SftpClient('sshd-test', quiet);
-    const { utils } = (await import('ssh2')).default;
-    const stranger = utils.generateKeyPairSync('ed25519');
+    const stranger = generateKeyPair();
     await expect(
       client.connect({ host: sshd.host, port: sshd.port, username: sshd.username, privateKey: stranger.private, readyTimeout: 5000 }),
     ).rejects.toThrow(/authentication/i);
