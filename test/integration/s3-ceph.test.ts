@@ -22,6 +22,7 @@ import {
   testS3Client,
   waitForRemote,
 } from '../helpers/s3.js';
+import { startS3Gateway } from '../helpers/s3Gateway.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { createWorkspace, sha256, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
@@ -186,6 +187,29 @@ describe.skipIf(skipReason !== null)('s3 transport against Ceph RGW', { timeout:
     expect(link.bytesUp).toBeGreaterThanOrEqual(appended);
     expect(link.bytesUp).toBeLessThan(appended * 1.01 + 5 * 16 * 1024);
     expect(await objectMetadata(s3, bucket, key)).toHaveProperty('mtime');
+    await waitForIdle(master.config.spoolDir);
+    expect(await incompleteUploads(s3, bucket)).toEqual([]);
+  });
+
+  it('append mode on a server without UploadPartCopy uploads whole objects, trying the copy once', async () => {
+    ws = createWorkspace('pushtask-s3-');
+    const bucket = await createTestBucket(s3);
+    const gateway = await startS3Gateway(ceph.port, (request) => request.headers['x-amz-copy-source'] !== undefined);
+    cleanups.push(() => gateway.close());
+    randomFile('data/log.csv', 6 * MiB);
+    master = new TaskMaster(testConfig({ watch: [{ file: 'data/log.csv', mode: 'append' }], transport: s3TransportConfig(ceph, bucket, {}, gateway.port) }), { cwd: ws.dir });
+    await master.start();
+    master.notify('data/log.csv');
+    const key = 'site-7/log.csv';
+    const delivered = async () => (await objectSha256(s3, bucket, key)) === sha256(ws.path('data/log.csv'));
+    await waitForRemote(delivered, 'the first upload');
+    for (let i = 0; i < 3; i += 1) {
+      ws.append('data/log.csv', `row ${i}\n`.repeat(1000));
+      master.notify('data/log.csv');
+      await waitForRemote(delivered, `append ${i}`);
+    }
+    // The first append learnt that the server cannot copy parts; the others did not ask again.
+    expect(gateway.refused).toBe(1);
     await waitForIdle(master.config.spoolDir);
     expect(await incompleteUploads(s3, bucket)).toEqual([]);
   });

@@ -1,7 +1,9 @@
 /**
  * The start-up sweep of incomplete multipart uploads (src/transports/s3/sweep.ts) against Ceph
  * RGW: journaled appends go at once, a journaled upload stays for its resume until it is 24 h old,
- * unjournaled ones under the prefix go once 24 h old, and nothing outside the prefix is touched.
+ * unjournaled ones under the prefix go once 24 h old, and nothing outside the prefix is touched;
+ * an upload whose start was journaled but not its UploadId (a kill right after
+ * CreateMultipartUpload) goes at once, found by its exact key.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,6 +36,18 @@ describe.skipIf(skipReason !== null)('s3 start-up sweep against Ceph RGW', { tim
     if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
+  function sessionFor(bucket: string, journal: MultipartJournal): S3Session {
+    return new S3Session({
+      client: s3,
+      bucket,
+      prefix: 'site-7',
+      where: { description: `s3://${bucket}/site-7`, bucket, accessKeyId: ceph.accessKeyId },
+      journal,
+      logger: silentLogger(),
+      shared: new S3Shared(),
+    });
+  }
+
   it('aborts journaled appends at once and the rest of ours once stale, never what lies outside the prefix', async () => {
     const bucket = await createTestBucket(s3);
     const start = async (key: string) => (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId!;
@@ -46,15 +60,7 @@ describe.skipIf(skipReason !== null)('s3 start-up sweep against Ceph RGW', { tim
     await journal.save({ bucket, key: 'site-7/big.bin', uploadId: resumable, source, partSize: 16 << 20, parts: {}, created });
     const unjournaled = await start('site-7/sub/lost.bin');
     const outside = await start('other/theirs.bin');
-    const session = new S3Session({
-      client: s3,
-      bucket,
-      prefix: 'site-7',
-      where: { description: `s3://${bucket}/site-7`, bucket, accessKeyId: ceph.accessKeyId },
-      journal,
-      logger: silentLogger(),
-      shared: new S3Shared(),
-    });
+    const session = sessionFor(bucket, journal);
     const ids = async () => (await incompleteUploads(s3, bucket)).map((upload) => upload.UploadId).sort();
 
     expect(await sweepIncompleteUploads(session, AbortSignal.timeout(30_000))).toEqual({ aborted: 1, kept: 1 });
@@ -64,6 +70,22 @@ describe.skipIf(skipReason !== null)('s3 start-up sweep against Ceph RGW', { tim
     const dayLater = Date.now() + STALE_UPLOAD_MS + 60_000;
     expect(await sweepIncompleteUploads(session, AbortSignal.timeout(30_000), dayLater)).toEqual({ aborted: 2, kept: 0 });
     expect(await ids()).toEqual([outside]);
+    expect(await journal.all()).toEqual([]);
+  });
+
+  it('aborts at once what a start journaled without its UploadId may have begun, and only that key', async () => {
+    const bucket = await createTestBucket(s3);
+    const start = async (key: string) => (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId!;
+    const journal = new MultipartJournal(fs.mkdtempSync(path.join(stateDir, 'intent-')));
+    // The process died after CreateMultipartUpload, before the UploadId reached the journal.
+    await journal.saveIntent(bucket, 'site-7/big.bin');
+    await start('site-7/big.bin');
+    await start('site-7/big.bin');
+    const longerKey = await start('site-7/big.bin.1');
+    const session = sessionFor(bucket, journal);
+
+    expect(await sweepIncompleteUploads(session, AbortSignal.timeout(30_000))).toEqual({ aborted: 2, kept: 0 });
+    expect((await incompleteUploads(s3, bucket)).map((upload) => upload.UploadId)).toEqual([longerKey]);
     expect(await journal.all()).toEqual([]);
   });
 });

@@ -109,6 +109,7 @@ export class S3Appender implements RemoteAppender {
     // An unfinished upload of this key (a killed append, an older snapshot) is of no further use.
     const stale = await session.journal.load(session.bucket, key);
     if (stale) await abortUpload(session, stale, signal);
+    await session.journal.saveIntent(session.bucket, key);
     const created = await session.call(`Starting the append to ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
       session.client.send(new CreateMultipartUploadCommand({ Bucket: session.bucket, Key: key, Metadata: mtimeMetadata(request.mtime) }), { abortSignal }),
     );
@@ -144,7 +145,7 @@ export class S3Appender implements RemoteAppender {
           const body = await readAt(handle, request.localStart + range.start, range.size);
           const sent = await session.call(`Upload of the appended bytes of ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
             session.client.send(
-              new UploadPartCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length, ContentMD5: md5(body).toString('base64') }),
+              new UploadPartCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: session.body(body, abortSignal), ContentLength: body.length, ContentMD5: md5(body).toString('base64') }),
               { abortSignal },
             ),
           );

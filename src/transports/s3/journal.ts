@@ -40,6 +40,12 @@ export interface JournalEntry {
   created: string;
   /** An append's composition (append.ts): never resumed, aborted by the next start's sweep. */
   append?: boolean;
+  /**
+   * Written just before CreateMultipartUpload (uploadId still ''): if the process dies before the
+   * UploadId is journaled, or the answer is lost, whatever upload the server started for this key
+   * is found by its key and aborted (sweep.ts), not left for the 24 h rule.
+   */
+  creating?: boolean;
 }
 
 export const JOURNAL_FOLDER = 's3-multipart';
@@ -88,6 +94,11 @@ export class MultipartJournal {
     });
     this.#writes.set(file, next.catch(() => undefined));
     await next;
+  }
+
+  /** The intent to start a multipart upload of `key` (see `creating`), saved before asking the server. */
+  async saveIntent(bucket: string, key: string): Promise<void> {
+    await this.save({ bucket, key, uploadId: '', source: { size: 0, mtimeMs: 0 }, partSize: 0, parts: {}, created: new Date().toISOString(), creating: true });
   }
 
   async remove(bucket: string, key: string): Promise<void> {

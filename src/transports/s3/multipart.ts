@@ -12,7 +12,9 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListPartsCommand,
+  type MultipartUpload,
   UploadPartCommand,
   type Part,
 } from '@aws-sdk/client-s3';
@@ -48,6 +50,7 @@ export async function uploadMultipart(session: S3Session, request: MultipartRequ
   const source: SourceIdentity = { size: (await fs.stat(localPath)).size, mtimeMs: request.mtime.getTime() };
   let entry = await resumable(session, request, source);
   if (!entry) {
+    await session.journal.saveIntent(session.bucket, key);
     const created = await session.call(`Starting the multipart upload of ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
       session.client.send(new CreateMultipartUploadCommand({ Bucket: session.bucket, Key: key, Metadata: mtimeMetadata(request.mtime) }), { abortSignal }),
     );
@@ -76,6 +79,11 @@ export async function uploadMultipart(session: S3Session, request: MultipartRequ
 async function resumable(session: S3Session, request: MultipartRequest, source: SourceIdentity): Promise<JournalEntry | null> {
   const entry = await session.journal.load(session.bucket, request.key);
   if (!entry) return null;
+  if (entry.creating) {
+    // A start whose UploadId never reached the journal: whatever the server began is of no use.
+    await abortUpload(session, entry, request.signal);
+    return null;
+  }
   if (entry.append || !sameSource(entry.source, source) || entry.partSize !== request.partSize) {
     session.logger.info(`Aborting the unfinished multipart upload of ${request.key}: it sent another version of the file`);
     await abortUpload(session, entry, request.signal);
@@ -168,7 +176,7 @@ async function sendPart(session: S3Session, entry: JournalEntry, handle: fs.File
         Key: entry.key,
         UploadId: entry.uploadId,
         PartNumber: range.number,
-        Body: body,
+        Body: session.body(body, abortSignal),
         ContentLength: body.length,
         ContentMD5: digest.toString('base64'),
       }),
@@ -222,17 +230,67 @@ export async function objectMatches(session: S3Session, key: string, size: numbe
   return head.ContentLength === size && (!isMd5Etag(etag) || etag === expectedEtag);
 }
 
-/** Best effort: the sweep at the next start retries what fails here. */
-export async function abortUpload(session: S3Session, entry: Pick<JournalEntry, 'bucket' | 'key' | 'uploadId'>, signal: AbortSignal): Promise<void> {
+/**
+ * Best effort: the sweep at the next start retries what fails here. For a journaled intent
+ * (`creating`, no UploadId known) every incomplete upload of that key is aborted.
+ */
+export async function abortUpload(session: S3Session, entry: Pick<JournalEntry, 'bucket' | 'key' | 'uploadId' | 'creating'>, signal: AbortSignal): Promise<void> {
   try {
-    await session.call(`Aborting the multipart upload of ${entry.key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
-      session.client.send(new AbortMultipartUploadCommand({ Bucket: entry.bucket, Key: entry.key, UploadId: entry.uploadId }), { abortSignal }),
-    );
+    if (entry.creating) await abortUploadsOfKey(session, entry.key, signal);
+    else await abortOne(session, entry.key, entry.uploadId, signal);
   } catch (error) {
-    if (causeCode(error) !== 'NoSuchUpload') {
-      session.logger.warn(`${errorMessage(error)}; the start-up sweep tries again`);
-      return;
-    }
+    session.logger.warn(`${errorMessage(error)}; the start-up sweep tries again`);
+    return;
   }
   await session.journal.remove(entry.bucket, entry.key);
+}
+
+/**
+ * Aborts every incomplete upload of exactly `key` (a prefix listing also returns longer keys):
+ * what a journaled intent may have started. Returns how many.
+ */
+export async function abortUploadsOfKey(session: S3Session, key: string, signal: AbortSignal): Promise<number> {
+  let aborted = 0;
+  for (const upload of await listUploads(session, key, signal)) {
+    if (upload.Key !== key || !upload.UploadId) continue;
+    await abortOne(session, key, upload.UploadId, signal);
+    aborted += 1;
+  }
+  return aborted;
+}
+
+/** Aborts one upload; one the server no longer knows counts as aborted. */
+async function abortOne(session: S3Session, key: string, uploadId: string, signal: AbortSignal): Promise<void> {
+  try {
+    await session.call(`Aborting the multipart upload of ${key}`, 'UPLOAD_FAILED', signal, (abortSignal) =>
+      session.client.send(new AbortMultipartUploadCommand({ Bucket: session.bucket, Key: key, UploadId: uploadId }), { abortSignal }),
+    );
+  } catch (error) {
+    if (causeCode(error) !== 'NoSuchUpload') throw error;
+  }
+}
+
+/** The incomplete multipart uploads whose keys start with `prefix`. */
+export async function listUploads(session: S3Session, prefix: string, signal: AbortSignal): Promise<MultipartUpload[]> {
+  const uploads: MultipartUpload[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const page = await session.call(`Listing incomplete uploads in ${session.where.description}`, 'CONNECT_FAILED', signal, (abortSignal) =>
+      session.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: session.bucket,
+          ...(prefix ? { Prefix: prefix } : {}),
+          ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+          ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+        }),
+        { abortSignal },
+      ),
+    );
+    uploads.push(...(page.Uploads ?? []));
+    if (!page.IsTruncated) return uploads;
+    keyMarker = page.NextKeyMarker;
+    uploadIdMarker = page.NextUploadIdMarker;
+    if (!keyMarker && !uploadIdMarker) return uploads;
+  }
 }

@@ -23,7 +23,7 @@ export async function putWhole(session: S3Session, key: string, body: Buffer, mt
       new PutObjectCommand({
         Bucket: session.bucket,
         Key: key,
-        Body: body,
+        Body: session.body(body, abortSignal),
         ContentLength: body.length,
         ContentMD5: digest.toString('base64'),
         Metadata: mtimeMetadata(mtime),

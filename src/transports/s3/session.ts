@@ -3,9 +3,12 @@
  * journal, and `call()`, which runs one request with the operation's AbortSignal and turns its
  * failure into a PushtaskError naming the destination.
  */
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { BandwidthLimiter } from '../../shared/bandwidth.js';
 import type { PushtaskErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { meteredBuffer } from '../../shared/meteredStream.js';
 import { joinRemote } from '../remotePath.js';
 import { describeS3Error, type S3Where } from './errors.js';
 import type { MultipartJournal } from './journal.js';
@@ -29,8 +32,19 @@ export class S3Session {
   readonly journal: MultipartJournal;
   readonly logger: Logger;
   readonly shared: S3Shared;
+  /** The agent's `bandwidthLimit`, or null. */
+  readonly bandwidth: BandwidthLimiter | null;
 
-  constructor(values: { client: S3Client; bucket: string; prefix: string; where: S3Where; journal: MultipartJournal; logger: Logger; shared: S3Shared }) {
+  constructor(values: {
+    client: S3Client;
+    bucket: string;
+    prefix: string;
+    where: S3Where;
+    journal: MultipartJournal;
+    logger: Logger;
+    shared: S3Shared;
+    bandwidth?: BandwidthLimiter | null;
+  }) {
     this.client = values.client;
     this.bucket = values.bucket;
     this.prefix = values.prefix;
@@ -38,6 +52,16 @@ export class S3Session {
     this.journal = values.journal;
     this.logger = values.logger;
     this.shared = values.shared;
+    this.bandwidth = values.bandwidth ?? null;
+  }
+
+  /**
+   * A request body as it should leave: the buffer itself, or with `bandwidthLimit` set a stream
+   * that releases it 16 KiB at a time as the agent's shared bucket allows (its length is given
+   * as ContentLength; the SDK then signs it as UNSIGNED-PAYLOAD, the Content-MD5 still guards it).
+   */
+  body(bytes: Buffer, signal: AbortSignal): Buffer | Readable {
+    return this.bandwidth ? meteredBuffer(bytes, this.bandwidth, signal) : bytes;
   }
 
   /** The object key of a path below the prefix (checked: it can never leave the prefix). */

@@ -89,6 +89,7 @@ export class S3Transport implements Transport {
       journal: this.#journal,
       logger: this.#context.logger,
       shared: this.#shared,
+      bandwidth: this.#context.bandwidth ?? null,
     });
     try {
       await probeBucket(session, signal);
