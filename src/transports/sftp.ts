@@ -28,6 +28,7 @@ import { StrayTemps } from './strayTemps.js';
 import { meterWrites } from './sftpMeter.js';
 import { AppendHandles, Spare, appendOnHandle, callback, corked, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
+import { signKeyLoginsAtOnce } from './sshKeyLogin.js';
 import { forEachChunk, readSmallFile } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
@@ -133,7 +134,7 @@ export class SftpTransport implements Transport {
       },
       ...this.#credentials(),
     };
-    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void; _sock?: net.Socket } }).client;
+    const ssh = (client as unknown as { client: { once(event: 'connect', listener: () => void): void; setNoDelay(on: boolean): void; _sock?: net.Socket; _protocol?: unknown } }).client;
     let handshake: net.Socket | undefined;
     let answered = () => undefined as void;
     const onData = () => answered();
@@ -141,6 +142,7 @@ export class SftpTransport implements Transport {
       // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
       // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
       ssh.setNoDelay(true);
+      signKeyLoginsAtOnce(ssh._protocol);
       handshake = ssh._sock;
       handshake?.on('data', onData);
     });
