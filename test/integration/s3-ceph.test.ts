@@ -194,7 +194,7 @@ describe.skipIf(skipReason !== null)('s3 transport against Ceph RGW', { timeout:
   it('append mode on a server without UploadPartCopy uploads whole objects, trying the copy once', async () => {
     ws = createWorkspace('pushtask-s3-');
     const bucket = await createTestBucket(s3);
-    const gateway = await startS3Gateway(ceph.port, (request) => request.headers['x-amz-copy-source'] !== undefined);
+    const gateway = await startS3Gateway(ceph.port, { refuse: (request) => request.headers['x-amz-copy-source'] !== undefined });
     cleanups.push(() => gateway.close());
     randomFile('data/log.csv', 6 * MiB);
     master = new TaskMaster(testConfig({ watch: [{ file: 'data/log.csv', mode: 'append' }], transport: s3TransportConfig(ceph, bucket, {}, gateway.port) }), { cwd: ws.dir });

@@ -3,19 +3,24 @@
  * RGW: journaled appends go at once, a journaled upload stays for its resume until it is 24 h old,
  * unjournaled ones under the prefix go once 24 h old, and nothing outside the prefix is touched;
  * an upload whose start was journaled but not its UploadId (a kill right after
- * CreateMultipartUpload) goes at once, found by its exact key.
+ * CreateMultipartUpload) goes at once, found by its exact key; so does one whose answer was lost,
+ * when its upload is tried again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3TransportSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { MultipartJournal } from '../../src/transports/s3/journal.js';
 import { S3Session, S3Shared } from '../../src/transports/s3/session.js';
 import { STALE_UPLOAD_MS, sweepIncompleteUploads } from '../../src/transports/s3/sweep.js';
+import { S3Transport } from '../../src/transports/s3/transport.js';
 import { cephUnavailable, sharedCeph, type CephCluster } from '../helpers/ceph.js';
-import { createTestBucket, incompleteUploads, testS3Client } from '../helpers/s3.js';
+import { createTestBucket, incompleteUploads, objectSha256, s3TransportConfig, testS3Client } from '../helpers/s3.js';
+import { startS3Gateway } from '../helpers/s3Gateway.js';
 
 const skipReason = cephUnavailable();
 if (skipReason) console.warn(`Skipping the s3 sweep test against Ceph: ${skipReason}`);
@@ -87,5 +92,38 @@ describe.skipIf(skipReason !== null)('s3 start-up sweep against Ceph RGW', { tim
     expect(await sweepIncompleteUploads(session, AbortSignal.timeout(30_000))).toEqual({ aborted: 2, kept: 0 });
     expect((await incompleteUploads(s3, bucket)).map((upload) => upload.UploadId)).toEqual([longerKey]);
     expect(await journal.all()).toEqual([]);
+  });
+
+  it('a multipart upload whose start was answered into a cut connection is aborted when the file is tried again', async () => {
+    const bucket = await createTestBucket(s3);
+    const dir = fs.mkdtempSync(path.join(stateDir, 'lost-answer-'));
+    let first = true;
+    const gateway = await startS3Gateway(ceph.port, {
+      // The server starts the upload; its answer (the UploadId) never reaches the client.
+      loseAnswer: (request) => {
+        const start = request.method === 'POST' && /[?&]uploads(=|&|$)/.test(request.url ?? '') && first;
+        if (start) first = false;
+        return start;
+      },
+    });
+    const config = s3TransportSchema.parse(s3TransportConfig(ceph, bucket, {}, gateway.port));
+    const transport = new S3Transport(config, { logger: silentLogger(), stateDir: path.join(dir, 'state') }, new S3Shared(), { wholeMaxBytes: 1 << 20, partBytes: 5 << 20 });
+    const file = path.join(dir, 'big.bin');
+    fs.writeFileSync(file, randomBytes(6 << 20));
+    const upload = () => transport.upload({ localPath: file, remotePath: 'big.bin', mtime: new Date(), signal: AbortSignal.timeout(30_000) });
+    try {
+      await transport.connect(AbortSignal.timeout(30_000));
+      await expect(upload()).rejects.toThrow();
+      expect(gateway.cut).toBe(1);
+      expect(await incompleteUploads(s3, bucket)).toHaveLength(1);
+
+      await transport.connect(AbortSignal.timeout(30_000));
+      await upload();
+      expect(await objectSha256(s3, bucket, 'site-7/big.bin')).toBe(createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+      expect(await incompleteUploads(s3, bucket)).toEqual([]);
+    } finally {
+      await transport.close();
+      await gateway.close();
+    }
   });
 });

@@ -1,13 +1,17 @@
 /**
  * Interoperability with OpenSSH's sshd (installed by .ci/run; these tests must run in CI).
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import pino from 'pino';
 // `.pushtask-spare.*` is the file a running agent keeps open for its next small upload
 // (src/transports/sftpPipeline.ts), not a leftover: close() removes it (test/integration/sftp-pipeline.test.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
 import type { UploadFailedEvent } from '../../src/master/events.js';
+import { sftpTransportSchema } from '../../src/config/schema.js';
+import { SftpTransport } from '../../src/transports/sftp.js';
 import { sshdSkipReason, startSshd, type SshdServer } from '../helpers/sshd.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
@@ -63,6 +67,25 @@ describe.skipIf(skipReason !== null)('sftp transport against OpenSSH sshd', () =
     expect(fs.statSync(ws.path('server/incoming/a.csv')).mtimeMs).toBe(Math.floor(fs.statSync(ws.path('data/a.csv')).mtimeMs / 1000) * 1000);
     expect(fs.readFileSync(master.config.log.subtaskFile, 'utf8')).not.toContain('posix-rename');
     expect(fs.readdirSync(ws.path('server/incoming')).filter((n) => n.endsWith('.pushtask-tmp') && !n.startsWith('.pushtask-spare.'))).toEqual([]);
+  });
+
+  it('logs in with RSA and ECDSA keys too, their signed request sent at once (src/transports/sshKeyLogin.ts)', async () => {
+    ws = createWorkspace();
+    for (const [type, bits] of [['rsa', '3072'], ['ecdsa', '256']] as const) {
+      const keyPath = ws.path(`client_${type}`);
+      execFileSync('ssh-keygen', ['-q', '-t', type, '-b', bits, '-N', '', '-C', `pushtask-test-${type}`, '-f', keyPath], { stdio: 'pipe' });
+      fs.appendFileSync(path.join(sshd.dir, 'authorized_keys'), fs.readFileSync(`${keyPath}.pub`));
+      const config = sftpTransportSchema.parse(transport({ privateKey: keyPath }));
+      const sftp = new SftpTransport(config, { logger: pino({ level: 'silent' }), stateDir: ws.path(`state-${type}`) });
+      try {
+        await sftp.connect(AbortSignal.timeout(20_000));
+        ws.write(`${type}.csv`, `signed with ${type}\n`);
+        await sftp.upload({ localPath: ws.path(`${type}.csv`), remotePath: `${type}.csv`, mtime: new Date(), signal: AbortSignal.timeout(20_000) });
+      } finally {
+        await sftp.close();
+      }
+      expect(sameBytes(ws.path(`${type}.csv`), path.join(ws.dir, 'server', 'incoming', `${type}.csv`))).toBe(true);
+    }
   });
 
   it('accepts the hostKey pin of sshd and refuses a known_hosts file that does not list it', async () => {
