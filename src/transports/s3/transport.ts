@@ -137,6 +137,7 @@ export class S3Transport implements Transport {
       ...(onProgress ? { onProgress } : {}),
     });
   }
+
   async #putWhole(session: S3Session, key: string, body: Buffer, mtime: Date, signal: AbortSignal, onProgress?: (bytes: number) => void): Promise<number> {
     await putWhole(session, key, body, mtime, signal);
     // A multipart upload of an earlier, bigger version of this file, cut off: no longer needed.
@@ -145,7 +146,6 @@ export class S3Transport implements Transport {
     onProgress?.(body.length);
     return body.length;
   }
-
 
   /** Drops the client and its pooled connections. Journaled multipart uploads stay for the next try. */
   async close(): Promise<void> {
