@@ -4,8 +4,9 @@
  * (IIS refusing a rename onto an existing file, pure-ftpd logging a cut upload as a success, a
  * slow link).
  *
- * Two additions to ftp-srv 4.6: an MFMT command (it has none), answered as ProFTPD and FileZilla
- * Server do, and a SIZE that answers "213 0" for an empty file (ftp-srv answers "213 File status").
+ * Additions to ftp-srv 4.6: an MFMT command (it has none), answered as ProFTPD and FileZilla
+ * Server do; a SIZE that answers "213 0" for an empty file (ftp-srv answers "213 File status");
+ * a RETR that survives its data connection closing before the transfer starts.
  */
 import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -13,6 +14,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileSystem, FtpSrv, type FtpConnection } from 'ftp-srv';
 import { freePort } from './daemon.js';
 import { testCertificates } from './tls.js';
@@ -34,6 +36,8 @@ export interface FtpServerOptions {
   dropLastBytes?: number;
   /** Wait this long before storing each received chunk: a slow upload. */
   chunkDelayMs?: number;
+  /** Wait this long before opening a file for RETR: a slow disk. */
+  readDelayMs?: number;
 }
 
 export interface TestFtpServer {
@@ -127,6 +131,12 @@ class TestFileSystem extends FileSystem {
     return { stream: new ServerFileWriter(target, chunkDelayMs, dropLastBytes, Boolean(writeOptions.append)), clientPath: fileName };
   }
 
+  override async read(fileName: string, readOptions: { start?: unknown } = {}): Promise<unknown> {
+    const { readDelayMs = 0 } = this.#options;
+    if (readDelayMs) await new Promise((resolve) => setTimeout(resolve, readDelayMs));
+    return super.read(fileName, readOptions);
+  }
+
   override async rename(from: string, to: string): Promise<unknown> {
     if (this.#options.refuseRenameOntoExisting && fs.existsSync(this.fsPath(to))) {
       throw new Error('Cannot create a file when that file already exists.');
@@ -178,6 +188,7 @@ function patchCommands(): void {
   const registry = require('ftp-srv/src/commands/registry.js') as Record<string, unknown>;
   registry.MFMT = mfmtCommand;
   registry.SIZE = sizeCommand;
+  registry.RETR = retrCommand;
   patchPassiveAddressCheck(createRequire(require.resolve('ftp-srv/src/connector/passive.js')));
 }
 
@@ -213,6 +224,49 @@ const sizeCommand = {
       return this.reply(213, String(stat.size));
     } catch (error) {
       return this.reply(550, (error as Error).message);
+    }
+  },
+};
+
+interface RetrContext extends CommandContext {
+  restByteCount: number;
+  connector: { socket: (NodeJS.WritableStream & { resume(): void }) | null; waitForConnection(): Promise<unknown>; end(): void };
+  commandSocket: { pause(): void; resume(): void };
+}
+
+/**
+ * RETR as ftp-srv 4.6 does it, except when the data connection is already closed once the file is
+ * open (a client that gave up, a server being stopped): ftp-srv then dereferences the closed
+ * socket inside a promise nobody awaits yet, an unhandled rejection in the test process. Here the
+ * client gets 426 instead, and any failure mid-transfer a 551.
+ */
+const retrCommand = {
+  directive: 'RETR',
+  syntax: '{{cmd}} <path>',
+  description: 'Retrieve a copy of the file',
+  async handler(this: RetrContext, { command }: { command: { arg: string | null } }) {
+    try {
+      await this.connector.waitForConnection();
+      this.commandSocket.pause();
+      const opened = (await this.fs.read(command.arg ?? '', { start: this.restByteCount })) as
+        | NodeJS.ReadableStream
+        | { stream: NodeJS.ReadableStream };
+      const stream = 'stream' in opened ? opened.stream : opened;
+      this.restByteCount = 0;
+      const socket = this.connector.socket;
+      if (!socket) {
+        (stream as unknown as { destroy(): void }).destroy();
+        return await this.reply(426, 'Data connection closed');
+      }
+      await this.reply(150);
+      socket.resume();
+      await pipeline(stream, socket);
+      return await this.reply(226, command.arg ?? '');
+    } catch (error) {
+      return this.reply(551, (error as Error).message).catch(() => undefined);
+    } finally {
+      this.connector.end();
+      this.commandSocket.resume();
     }
   },
 };

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { startFtpServer, type TestFtpServer } from '../helpers/ftpServer.js';
@@ -79,5 +80,53 @@ it('survives a passive data connection that the client reset before the server a
   } finally {
     process.off('uncaughtException', onError);
     client.kill();
+  }
+});
+
+/** A client that logs in and asks for data.bin over a passive data connection. */
+const RETR_CLIENT = String.raw`
+const net = require('node:net');
+const control = net.connect(Number(process.argv[1]), '127.0.0.1');
+let buffer = '';
+const commands = ['USER alice', 'PASS wonderland', 'TYPE I', 'PASV'];
+control.on('data', (chunk) => {
+  buffer += chunk;
+  let end;
+  while ((end = buffer.indexOf('\r\n')) >= 0) {
+    const line = buffer.slice(0, end);
+    buffer = buffer.slice(end + 2);
+    if (line[3] === '-') continue;
+    const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
+    if (pasv) {
+      const data = net.connect(Number(pasv[5]) * 256 + Number(pasv[6]), '127.0.0.1');
+      data.on('error', () => undefined);
+      data.on('connect', () => control.write('RETR data.bin\r\n'));
+    } else if (commands.length) control.write(commands.shift() + '\r\n');
+  }
+});
+control.on('error', () => undefined);
+`;
+
+it('survives being stopped while a RETR is opening its file', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pushtask-ftp-retr-'));
+  fs.writeFileSync(path.join(root, 'data.bin'), Buffer.alloc(64 * 1024, 7));
+  const readDelayMs = 500;
+  const server = await startFtpServer({ tls: false, root, readDelayMs });
+  const errors: unknown[] = [];
+  const onError = (error: unknown) => errors.push(error);
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  const client = spawn(process.execPath, ['-e', RETR_CLIENT, String(server.port)], { stdio: 'ignore' });
+  try {
+    await waitFor(() => server.commands.includes('RETR data.bin'), 'the RETR command');
+    // The data connection closes with the server while RETR still waits for the (slow) file.
+    await server.close();
+    await new Promise((resolve) => setTimeout(resolve, readDelayMs + 300));
+    expect(errors).toEqual([]);
+  } finally {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
+    client.kill();
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });
