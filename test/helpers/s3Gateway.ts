@@ -1,6 +1,7 @@
 /**
  * An HTTP gateway in front of an S3 server that forwards requests untouched (headers included, so
- * SigV4 signatures made for the gateway's address still verify), except those it is told to
+ * SigV4 signatures made for the gateway's address still verify) and lets a test see them, except
+ * those it is told to
  * refuse the way a server lacking a feature does (501 NotImplemented with S3's XML error body) or
  * to lose the answer of: forwarded, carried out by the server, then the client's connection is cut.
  */
@@ -18,6 +19,8 @@ export interface S3Gateway {
 }
 
 export interface S3GatewayRules {
+  /** Sees every request first. */
+  observe?: (request: http.IncomingMessage) => void;
   refuse?: (request: http.IncomingMessage) => boolean;
   loseAnswer?: (request: http.IncomingMessage) => boolean;
 }
@@ -25,6 +28,7 @@ export interface S3GatewayRules {
 export async function startS3Gateway(targetPort: number, rules: S3GatewayRules): Promise<S3Gateway> {
   const gateway: S3Gateway = { port: 0, refused: 0, cut: 0, close: async () => undefined };
   const server = http.createServer((request, response) => {
+    rules.observe?.(request);
     if (rules.refuse?.(request)) {
       gateway.refused += 1;
       request.resume();

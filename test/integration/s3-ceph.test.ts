@@ -191,6 +191,37 @@ describe.skipIf(skipReason !== null)('s3 transport against Ceph RGW', { timeout:
     expect(await incompleteUploads(s3, bucket)).toEqual([]);
   });
 
+  it('sends every body with a Content-MD5 and signed as UNSIGNED-PAYLOAD (one hash per byte), stored byte-identical', async () => {
+    ws = createWorkspace('pushtask-s3-');
+    const bucket = await createTestBucket(s3);
+    const bodies: { method: string; url: string; md5: string | undefined; payloadHash: string | undefined }[] = [];
+    const gateway = await startS3Gateway(ceph.port, {
+      observe: (request) => {
+        if (Number(request.headers['content-length'] ?? 0) > 0) {
+          bodies.push({ method: request.method!, url: request.url!, md5: request.headers['content-md5'] as string | undefined, payloadHash: request.headers['x-amz-content-sha256'] as string | undefined });
+        }
+      },
+    });
+    cleanups.push(() => gateway.close());
+    randomFile('data/small.bin', 100 * 1024);
+    randomFile('data/big.bin', 40 * MiB);
+    master = new TaskMaster(testConfig({ watch: [{ file: 'data/small.bin' }, { file: 'data/big.bin' }], transport: s3TransportConfig(ceph, bucket, {}, gateway.port) }), { cwd: ws.dir });
+    await master.start();
+    master.notify('data/small.bin');
+    master.notify('data/big.bin');
+    for (const name of ['small.bin', 'big.bin']) {
+      await waitForRemote(async () => (await objectSha256(s3, bucket, `site-7/${name}`)) === sha256(ws.path(`data/${name}`)), name);
+    }
+    const puts = bodies.filter((body) => body.method === 'PUT');
+    // The small file whole, the big one in parts (40 MiB > the 32 MiB whole-object limit).
+    expect(puts.filter((body) => body.url.includes('partNumber=')).length).toBeGreaterThanOrEqual(3);
+    expect(puts.filter((body) => !body.url.includes('partNumber=')).length).toBeGreaterThanOrEqual(1);
+    for (const body of puts) {
+      expect(body.payloadHash, `${body.method} ${body.url}`).toBe('UNSIGNED-PAYLOAD');
+      expect(body.md5, `${body.method} ${body.url}`).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    }
+  });
+
   it('append mode on a server without UploadPartCopy uploads whole objects, trying the copy once', async () => {
     ws = createWorkspace('pushtask-s3-');
     const bucket = await createTestBucket(s3);
