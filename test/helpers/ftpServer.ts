@@ -245,19 +245,15 @@ const retrCommand = {
   syntax: '{{cmd}} <path>',
   description: 'Retrieve a copy of the file',
   async handler(this: RetrContext, { command }: { command: { arg: string | null } }) {
+    let stream: NodeJS.ReadableStream | null = null;
     try {
       await this.connector.waitForConnection();
       this.commandSocket.pause();
-      const opened = (await this.fs.read(command.arg ?? '', { start: this.restByteCount })) as
-        | NodeJS.ReadableStream
-        | { stream: NodeJS.ReadableStream };
-      const stream = 'stream' in opened ? opened.stream : opened;
+      const opened = (await this.fs.read(command.arg ?? '', { start: this.restByteCount })) as NodeJS.ReadableStream | { stream: NodeJS.ReadableStream };
+      stream = 'stream' in opened ? opened.stream : opened;
       this.restByteCount = 0;
       const socket = this.connector.socket;
-      if (!socket) {
-        (stream as unknown as { destroy(): void }).destroy();
-        return await this.reply(426, 'Data connection closed');
-      }
+      if (!socket) return await this.reply(426, 'Data connection closed');
       await this.reply(150);
       socket.resume();
       await pipeline(stream, socket);
@@ -265,6 +261,8 @@ const retrCommand = {
     } catch (error) {
       return this.reply(551, (error as Error).message).catch(() => undefined);
     } finally {
+      // The file's descriptor, whatever happened (pipeline has closed it already when it ran).
+      (stream as unknown as { destroy(): void } | null)?.destroy();
       this.connector.end();
       this.commandSocket.resume();
     }
