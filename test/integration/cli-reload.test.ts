@@ -58,9 +58,26 @@ function dropFile(name: string, content: string): string {
   return ws.path('drop', name);
 }
 
-function queueLength(): number {
+function agentStatus(): AgentStatus | null {
   const file = ws.path('drop/upload/sftp/status.json');
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as AgentStatus).queue.length : -1;
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as AgentStatus) : null;
+}
+
+/** Files the agent holds for upload: waiting, or in a lane that is trying to connect. */
+function held(): string[] {
+  const status = agentStatus();
+  return status ? [...status.queue.items, ...status.inFlight].map((item) => item.file) : [];
+}
+
+/** Waits for a condition; on a timeout the error carries status.json and the subtask log's tail. */
+async function waitWithDiagnostics(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(condition, what, timeoutMs);
+  } catch (error) {
+    const log = ws.path('logs/pushtask-subtask.log');
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-25).join('\n') : '(no subtask log)';
+    throw new Error(`${(error as Error).message}\nstatus.json: ${JSON.stringify(agentStatus())}\nsubtask log:\n${tail}`, { cause: error });
+  }
 }
 
 /** Sends SIGHUP and waits for the watch to report the outcome. */
@@ -81,7 +98,7 @@ describe('SIGHUP', { timeout: 60_000 }, () => {
     await server!.close(); // the server goes away: the next file waits in the spool
     server = null;
     const b = dropFile('b.txt', 'queued while down\n');
-    await waitFor(() => queueLength() === 1, 'b.txt queued', 20_000);
+    await waitWithDiagnostics(() => held().some((file) => file.endsWith('b.txt')), 'b.txt held while the server is down', 20_000);
 
     writeConfig(port, hostKeyFingerprint, 'two');
     await reload(/reloaded: .*sftp logger@127\.0\.0\.1:\d+ two/);
