@@ -28,7 +28,9 @@ import { StrayTemps } from './strayTemps.js';
 import { meterWrites } from './sftpMeter.js';
 import { AppendHandles, Spare, appendOnHandle, callback, corked, openFile, putSmallOnHandle, runsRequestsInOrder, spareName } from './sftpPipeline.js';
 import type { BandwidthLimiter } from '../shared/bandwidth.js';
+import { readySftpBeforeLimits, sftpLimitsKnown } from './sftpReadyEarly.js';
 import { signKeyLoginsAtOnce } from './sshKeyLogin.js';
+import { loginAheadOfServiceAccept } from './sshLoginAhead.js';
 import { forEachChunk, readSmallFile } from '../shared/fileRange.js';
 import type { AppendRequest, RemoteAppender, RemoteEntry, RemoteFolderProbe, Transport, TransportCapabilities, TransportContext, UploadRequest, UploadResult } from './types.js';
 import { inOrderServers, isOutOfOrderRefusal, maxWriteOf, writeInOrder } from './sftpWriter.js';
@@ -142,7 +144,10 @@ export class SftpTransport implements Transport {
       // Small requests wait for answers (OPEN, then WRITEs, FSETSTAT + CLOSE, rename): with Nagle's
       // algorithm on, the second of two back-to-back packets waits for the first one's ACK.
       ssh.setNoDelay(true);
+      // Each saves a round trip per login on OpenSSH (see the modules).
       signKeyLoginsAtOnce(ssh._protocol);
+      loginAheadOfServiceAccept(ssh);
+      readySftpBeforeLimits(ssh);
       handshake = ssh._sock;
       handshake?.on('data', onData);
     });
@@ -306,6 +311,8 @@ export class SftpTransport implements Transport {
       progress();
       request.onProgress?.(sent);
     };
+    // Sized by the server's limits, which a fresh session may still be asking for (sftpReadyEarly.ts).
+    await sftpLimitsKnown(sftp);
     if (!inOrderServers.has(this.#serverKey)) {
       try {
         await client.fastPut(request.localPath, temp, { concurrency: PUT_CONCURRENCY, chunkSize: PUT_CHUNK_BYTES, step });

@@ -10,11 +10,13 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import pino from 'pino';
+import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sftpTransportSchema } from '../../src/config/schema.js';
 import { startEmbeddedSftpServer } from '../../src/embedded/sftpServer.js';
 import { BandwidthLimiter, parseBandwidthLimit } from '../../src/shared/bandwidth.js';
 import { SftpTransport } from '../../src/transports/sftp.js';
+import { readySftpBeforeLimits, sftpLimitsKnown } from '../../src/transports/sftpReadyEarly.js';
 import { StrayTemps } from '../../src/transports/strayTemps.js';
 import { sshdSkipReason, startSshd } from '../helpers/sshd.js';
 import { createWorkspace, type Workspace } from '../helpers/workspace.js';
@@ -116,10 +118,12 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
 
   it('a small delivery takes 2 round trips once the connection is open, and close() removes the spare', async () => {
     const { proxy, remote, make } = await setup();
-    // TCP, key exchange, login with the key (signed at once: src/transports/sshKeyLogin.ts), the
-    // SFTP channel: 9, sometimes 10 turns (the server's host-key announcement may split one, and a
-    // loaded machine may split another); 10 while ssh2 asked whether the key would do first,
-    // 11–12 while it also began with method "none". The fewest of three logins.
+    // TCP, key exchange, login with the key (signed at once: src/transports/sshKeyLogin.ts, sent
+    // right behind the service request: sshLoginAhead.ts), the SFTP channel, ready without waiting
+    // for the limits (sftpReadyEarly.ts): 6 turns (the server's host-key announcement may split
+    // one, and a loaded machine may split another); 8 while the login waited for SERVICE_ACCEPT,
+    // 9 while the session also waited for the limits, 10 while ssh2 asked whether the key would
+    // do first, 11–12 while it also began with method "none". The fewest of three logins.
     const logins: number[] = [];
     for (let i = 0; i < 3; i += 1) {
       const probe = make();
@@ -128,7 +132,7 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
       logins.push(proxy.turns);
       await probe.close();
     }
-    expect(Math.min(...logins)).toBeLessThanOrEqual(9);
+    expect(Math.min(...logins)).toBeLessThanOrEqual(6);
     const transport = make();
     await transport.connect(signal());
     ws.write('a.csv', 'time,value\n1,2\n');
@@ -185,6 +189,30 @@ describe.skipIf(skipReason !== null)('SFTP round trips against OpenSSH (in-order
     await transport.append!.size('a.bin', signal());
     await transport.append!.write({ localPath: ws.path('a.bin'), localStart: before, remotePath: 'a.bin', remoteSize: before, mtime: new Date(), signal: signal() });
     expect(fs.readFileSync(`${remote}/a.bin`)).toEqual(fs.readFileSync(ws.path('a.bin')));
+  });
+
+  it('a session is ready before OpenSSH answers the limits request, and the limits still apply', async () => {
+    ws = createWorkspace();
+    const sshd = (await startSshd())!;
+    cleanups.push(() => sshd.stop());
+    const client = new ssh2.Client();
+    cleanups.push(() => client.end());
+    client.once('connect', () => readySftpBeforeLimits(client));
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve).once('error', reject);
+      client.connect({ host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostVerifier: () => true });
+    });
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
+    const limits = sftp as unknown as { maxOpenHandles?: number; _maxWriteLen: number };
+    // ssh2 sets maxOpenHandles from the answer; it said "ready" before that answer came.
+    expect(limits.maxOpenHandles).toBeUndefined();
+    await sftpLimitsKnown(sftp);
+    expect(limits.maxOpenHandles).toBeGreaterThan(0);
+    expect(limits._maxWriteLen).toBeGreaterThan(32 * 1024);
+    // And the session works: a write and a read back.
+    const file = `${sshd.dir}/limits.txt`;
+    await new Promise<void>((resolve, reject) => sftp.writeFile(file, 'ok\n', (error) => (error ? reject(error) : resolve())));
+    expect(fs.readFileSync(file, 'utf8')).toBe('ok\n');
   });
 
   it('the spare a lost connection left is removed over the next connection, not piled up', async () => {
