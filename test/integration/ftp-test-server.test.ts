@@ -18,17 +18,17 @@ afterEach(async () => {
 });
 
 /**
- * A client in its own process: logs in, sends PASV; once the file `<second argument>.go` exists it
- * connects to the data port, resets the connection at once (SO_LINGER 0) as a client that gives up
- * does, and then creates the file named by its second argument.
+ * A minimal FTP client for a child process (`node -e <script> <port> …`): sends `commands` one per
+ * reply, and on the PASV reply runs `onPasv`, JavaScript that sees the data port as `pasvPort`.
+ * `rest` is appended to the script.
  */
-const CLIENT = String.raw`
+function ftpClientScript(commands: string[], onPasv: string, rest = ''): string {
+  return String.raw`
 const fs = require('node:fs');
 const net = require('node:net');
 const control = net.connect(Number(process.argv[1]), '127.0.0.1');
 let buffer = '';
-let dataPort = 0;
-const commands = ['USER alice', 'PASS wonderland', 'PASV'];
+const commands = ${JSON.stringify(commands)};
 control.on('data', (chunk) => {
   buffer += chunk;
   let end;
@@ -38,12 +38,25 @@ control.on('data', (chunk) => {
     if (line[3] === '-') continue;
     const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
     if (pasv) {
-      dataPort = Number(pasv[5]) * 256 + Number(pasv[6]);
-      console.log('pasv');
+      const pasvPort = Number(pasv[5]) * 256 + Number(pasv[6]);
+      ${onPasv}
     } else if (commands.length) control.write(commands.shift() + '\r\n');
   }
 });
 control.on('error', () => undefined);
+${rest}`;
+}
+
+/**
+ * Logs in, sends PASV; once the file `<second argument>.go` exists it connects to the data port,
+ * resets the connection at once (SO_LINGER 0) as a client that gives up does, and then creates
+ * the file named by its second argument.
+ */
+const CLIENT = ftpClientScript(
+  ['USER alice', 'PASS wonderland', 'PASV'],
+  `dataPort = pasvPort;
+      console.log('pasv');`,
+  String.raw`let dataPort = 0;
 const go = setInterval(() => {
   if (!fs.existsSync(process.argv[2] + '.go')) return;
   clearInterval(go);
@@ -54,7 +67,8 @@ const go = setInterval(() => {
   });
   data.on('error', () => undefined);
 }, 5);
-`;
+`,
+);
 
 it('survives a passive data connection that the client reset before the server accepted it', async () => {
   srv = await startFtpServer({ tls: false });
@@ -84,28 +98,12 @@ it('survives a passive data connection that the client reset before the server a
 });
 
 /** A client that logs in and asks for data.bin over a passive data connection. */
-const RETR_CLIENT = String.raw`
-const net = require('node:net');
-const control = net.connect(Number(process.argv[1]), '127.0.0.1');
-let buffer = '';
-const commands = ['USER alice', 'PASS wonderland', 'TYPE I', 'PASV'];
-control.on('data', (chunk) => {
-  buffer += chunk;
-  let end;
-  while ((end = buffer.indexOf('\r\n')) >= 0) {
-    const line = buffer.slice(0, end);
-    buffer = buffer.slice(end + 2);
-    if (line[3] === '-') continue;
-    const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
-    if (pasv) {
-      const data = net.connect(Number(pasv[5]) * 256 + Number(pasv[6]), '127.0.0.1');
+const RETR_CLIENT = ftpClientScript(
+  ['USER alice', 'PASS wonderland', 'TYPE I', 'PASV'],
+  `const data = net.connect(pasvPort, '127.0.0.1');
       data.on('error', () => undefined);
-      data.on('connect', () => control.write('RETR data.bin\r\n'));
-    } else if (commands.length) control.write(commands.shift() + '\r\n');
-  }
-});
-control.on('error', () => undefined);
-`;
+      data.on('connect', () => control.write('RETR data.bin\\r\\n'));`,
+);
 
 it('survives being stopped while a RETR is opening its file', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pushtask-ftp-retr-'));
