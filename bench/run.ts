@@ -14,7 +14,7 @@ import { idleBench } from './idle.js';
 import { latencyBench } from './latency.js';
 import { monitorBench } from './monitor.js';
 import { linkBench } from './link.js';
-import { fmt, loadAverage, repoRoot, type Bench, type Row } from './lib.js';
+import { describeFileSystem, fmt, loadAverage, repoRoot, type Bench, type Row } from './lib.js';
 import { notifyBench } from './notify.js';
 import { s3Bench } from './s3.js';
 import { sftpBench } from './sftp.js';
@@ -67,7 +67,7 @@ function sourceVersion(): string {
 
 const source = sourceVersion();
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}, ${os.platform()} ${os.release()}`;
-console.log(`pushtask benchmarks${quick ? ' (--quick: smoke run)' : ''}: ${machine}; load average ${loadAverage()}; temp ${os.tmpdir()}; source ${source}`);
+console.log(`pushtask benchmarks${quick ? ' (--quick: smoke run)' : ''}: ${machine}; load average ${loadAverage()}; temp ${os.tmpdir()} (${describeFileSystem(os.tmpdir())}); source ${source}`);
 
 const rows: Row[] = [];
 for (const name of selected) {
