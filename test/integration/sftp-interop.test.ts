@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { proftpdUnavailable, startProftpdSftp } from '../helpers/proftpdSftp.js';
 import { rcloneSftpUnavailable, startRcloneSftp } from '../helpers/rcloneSftp.js';
 import type { SftpDaemon } from '../helpers/sftpDaemon.js';
-import { createWorkspace, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
+import { createWorkspace, sameBytes, testConfig, waitFor, waitForIdle, type Workspace } from '../helpers/workspace.js';
 
 const servers = [
   { name: "rclone's serve sftp", start: startRcloneSftp, unavailable: rcloneSftpUnavailable, inOrderOnly: true },
@@ -91,6 +91,10 @@ for (const server of servers) {
       }
       w.write('drop/later.bin', randomBytes(1_000_000));
       await waitFor(() => sameBytes(w.path('drop/later.bin'), remote('later.bin')), 'a later drop-folder file', 30_000);
+      // With stableMs 0 the file may be seen while it is written and uploaded twice; a stop in
+      // the middle of the second upload leaves its temporary file for the next connection to
+      // remove (by design), which this check would count. So: stop once the agent is idle.
+      await waitForIdle(w.path('data/upload/sftp'));
       await master.stop();
       master = null;
       const log = fs.readFileSync(w.path('logs/pushtask-subtask.log'), 'utf8');
