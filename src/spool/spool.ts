@@ -94,6 +94,12 @@ export function payloadBytes(snapshot: Pick<SnapshotMeta, 'size' | 'appendFrom'>
 const MAX_COPY_ATTEMPTS = 5;
 /** Snapshots at least this big are freed in the background by remove(). */
 const BACKGROUND_UNLINK_BYTES = 16 * 1024 * 1024;
+/**
+ * Emptied files kept for the next snapshots, per kind (bytes, meta), and the biggest bytes kept:
+ * what they hold until reused is at most SPARE_FILES × SPARE_MAX_BYTES of disk.
+ */
+const SPARE_FILES = 16;
+const SPARE_MAX_BYTES = 1024 * 1024;
 
 export function snapshotId(remotePath: string): string {
   return createHash('sha256').update(remotePath).digest('hex').slice(0, 20);
@@ -116,6 +122,13 @@ export class Spool {
   readonly #remoteTempRecords = new Set<string>();
   /** Remote temporary names recorded by an earlier process, found by recover(). */
   #remoteTempsLeft: string[] = [];
+  /**
+   * Files of delivered snapshots, renamed to temporary names, for the next snapshots to write
+   * into: creating a file costs more than the copy of a small one (on ext4 without a journal,
+   * each creation steps over every inode freed in the last minutes), and deleting one feeds that
+   * cost. Temporary names: recover() removes them like any crash debris.
+   */
+  readonly #spare = { data: [] as string[], meta: [] as string[] };
 
   constructor(dir: string, options: SpoolOptions = {}) {
     this.dir = dir;
@@ -244,9 +257,15 @@ export class Spool {
     try {
       // No fsync for the meta: after a power cut a snapshot without its meta is dropped at recovery,
       // and the catch-up at start re-snapshots the source, which is where the data still is.
-      await writeNewMeta(metaPath, meta);
+      await this.#writeNewMeta(metaPath, meta);
       for (let attempt = 1; ; attempt += 1) {
-        await atomicCopy(request.source, dataPath, { mtime: new Date(before.mtimeMs), private: true, sync: !this.#deferBoot });
+        const spare = this.#spare.data.pop();
+        await atomicCopy(request.source, dataPath, {
+          mtime: new Date(before.mtimeMs),
+          private: true,
+          sync: !this.#deferBoot,
+          ...(spare ? { tempName: path.basename(spare) } : {}),
+        });
         const after = await statOrNull(request.source);
         if (!after) break; // deleted after we copied it: the copy is the last state it had
         const stable = after.size === before.size && after.mtimeMs === before.mtimeMs;
@@ -325,11 +344,38 @@ export class Spool {
     if ((snapshot.size ?? 0) >= BACKGROUND_UNLINK_BYTES) {
       const trash = tempSiblingName(snapshot.dataPath);
       if (await renameIfPresent(snapshot.dataPath, trash)) void fs.unlink(trash).catch(() => undefined);
-    } else {
+    } else if (snapshot.size === undefined || snapshot.size > SPARE_MAX_BYTES || !(await this.#keepSpare(this.#spare.data, snapshot.dataPath))) {
       await unlinkIfPresent(snapshot.dataPath);
     }
-    await unlinkIfPresent(snapshot.metaPath);
+    if (!(await this.#keepSpare(this.#spare.meta, snapshot.metaPath))) await unlinkIfPresent(snapshot.metaPath);
     if (this.#remoteTempRecords.delete(snapshot.dataPath)) await unlinkIfPresent(remoteTempsPath(snapshot.dataPath));
+  }
+
+  /** Renames `file` to a spare (true), or false when enough are kept and it is to be deleted. */
+  async #keepSpare(spares: string[], file: string): Promise<boolean> {
+    if (spares.length >= SPARE_FILES) return false;
+    const spare = tempSiblingName(file);
+    if (await renameIfPresent(file, spare)) spares.push(spare);
+    return true;
+  }
+
+  /**
+   * The first meta of a snapshot: its `.snap` does not exist yet, so a torn meta is crash debris
+   * that `recover()` removes. Written into a spare and renamed when there is one. No fsync (see
+   * the comment at the call).
+   */
+  async #writeNewMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
+    const spare = this.#spare.meta.pop();
+    if (spare) {
+      try {
+        await fs.writeFile(spare, JSON.stringify(meta));
+        await fs.rename(spare, metaPath);
+        return;
+      } catch {
+        await fs.rm(spare, { force: true });
+      }
+    }
+    await fs.writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
   }
 
   /**
@@ -441,14 +487,6 @@ export function bootId(): string | null {
 }
 
 // The helpers below change the file system through the thread pool (see atomicCopy for why).
-
-/**
- * The first meta of a snapshot is written in place: its `.snap` does not exist yet, so a torn
- * meta is crash debris that `recover()` removes. No fsync (see the comment at the call).
- */
-async function writeNewMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {
-  await fs.writeFile(metaPath, JSON.stringify(meta), { mode: 0o600 });
-}
 
 /** A meta whose `.snap` already exists is replaced atomically (temp name, rename), without fsync. */
 async function replaceMeta(metaPath: string, meta: SnapshotMeta): Promise<void> {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ResolvedConfig, ResolvedWatchDir, ResolvedWatchFile } from '../config/resolve.js';
 import { errorMessage, toErrorInfo, type ErrorInfo } from '../shared/errors.js';
 import { Slots } from '../shared/limit.js';
+import { SnapshotLookahead } from './snapshotLookahead.js';
 import type { Logger } from '../shared/logger.js';
 import { retryDelay } from '../shared/retryPolicy.js';
 import { scrubSecrets, collectSecrets } from '../shared/secrets.js';
@@ -44,6 +45,13 @@ const SNAPSHOT_CONCURRENCY = 8;
  */
 const DEFER_SYNC_MS = 5000;
 
+/**
+ * Drop-folder snapshots waiting in the uploader's queue, per lane (at least MIN_LOOKAHEAD): enough
+ * that a lane never waits for a copy, few enough that emptied spool files are reused.
+ */
+const LOOKAHEAD_PER_LANE = 2;
+const MIN_LOOKAHEAD = 4;
+
 export class Agent {
   readonly #config: ResolvedConfig;
   readonly #logger: Logger;
@@ -70,6 +78,7 @@ export class Agent {
   /** Snapshot failures in a row per source (a full disk, a read error). */
   readonly #snapshotFailures = new Map<string, number>();
   readonly #snapshotSlots = new Slots(SNAPSHOT_CONCURRENCY);
+  readonly #lookahead: SnapshotLookahead;
   #tickTimer: NodeJS.Timeout | null = null;
   #stopped = false;
   /** Shared with the transports: remote temporary files to remove over the next connection. */
@@ -118,6 +127,7 @@ export class Agent {
       emit(event, payload);
     };
     const transfers = Math.min(makeTransport.capabilities.maxLanes, 'transfers' in config.transport ? config.transport.transfers : 1);
+    this.#lookahead = new SnapshotLookahead(Math.max(MIN_LOOKAHEAD, LOOKAHEAD_PER_LANE * transfers), () => this.#uploader.queued);
     this.#uploader = new Uploader({
       createTransport: makeTransport,
       transfers,
@@ -136,6 +146,8 @@ export class Agent {
       onDelivered: (snapshot) => {
         if (snapshot.kind === 'drop') this.#dropFolderOf(snapshot.source)?.delivered(snapshot.source);
       },
+      waiting: () => this.#lookahead.waiting(),
+      onQueueChanged: () => this.#lookahead.wake(),
     });
     this.#status.setTransport(this.#uploader.description);
     this.#files = config.watch.filter((entry): entry is ResolvedWatchFile => entry.kind === 'file');
@@ -156,9 +168,9 @@ export class Agent {
             isQueued: (file, size, mtimeMs) => this.#queuedStates.has(stateKey(file, size, mtimeMs)),
             clock: this.#clock,
             logger,
-            onReady: (file, remotePath) => {
+            onReady: (file, remotePath, size) => {
               this.#uploader.warmUp();
-              this.#queueSnapshot({ kind: 'drop', source: file, remotePath, append: this.#appends(entry) });
+              this.#queueSnapshot({ kind: 'drop', source: file, remotePath, append: this.#appends(entry), size });
             },
             snapshotsSettled: () => this.#snapshotsSettled(),
           }),
@@ -252,6 +264,7 @@ export class Agent {
       await this.#beatIfDue();
       await this.#publishHealth();
       await this.#uploader.checkDeadTime();
+      this.#lookahead.wake(); // never needed while every queue change calls it; cheap insurance
     } catch (error) {
       this.#logger.error({ err: error }, `Periodic check failed (${errorMessage(error)}); trying again next interval`);
     }
@@ -315,20 +328,28 @@ export class Agent {
     const { kind, source, remotePath } = target;
     try {
       do {
-        this.#snapshotting.set(source, false);
-        const snapshot = await this.#snapshotSlots.run(() =>
-          this.#spool.snapshot({ kind, source, remotePath, ...(target.append ? { append: this.#appendBase(source) } : {}) }),
-        );
-        this.#snapshotFailures.delete(source);
-        if (snapshot) {
-          if (target.append && snapshot.appendFrom === undefined) {
-            this.#logger.info(`${source} shrank or was rewritten since its last delivery: uploading it whole`);
+        // A drop-folder file is copied only when the uploader's queue has room for it
+        // (snapshotLookahead.ts); stopping first leaves it in its drop folder for the next start.
+        const paced = kind === 'drop';
+        if (paced && !(await this.#lookahead.admit({ kind, source, remotePath, size: target.size ?? 0, queuedAt: Date.now() }))) return;
+        try {
+          this.#snapshotting.set(source, false);
+          const snapshot = await this.#snapshotSlots.run(() =>
+            this.#spool.snapshot({ kind, source, remotePath, ...(target.append ? { append: this.#appendBase(source) } : {}) }),
+          );
+          this.#snapshotFailures.delete(source);
+          if (snapshot) {
+            if (target.append && snapshot.appendFrom === undefined) {
+              this.#logger.info(`${source} shrank or was rewritten since its last delivery: uploading it whole`);
+            }
+            this.#uploader.enqueue(snapshot);
+          } else if (target.append && fs.existsSync(source)) {
+            this.#logger.debug(`${source} has no bytes after the ones delivered; nothing to append`);
+          } else {
+            this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
           }
-          this.#uploader.enqueue(snapshot);
-        } else if (target.append && fs.existsSync(source)) {
-          this.#logger.debug(`${source} has no bytes after the ones delivered; nothing to append`);
-        } else {
-          this.#logger.warn(`${source} was notified but does not exist; nothing to upload`);
+        } finally {
+          if (paced) this.#lookahead.done();
         }
       } while (this.#snapshotting.get(source) && !this.#stopped);
     } catch (error) {
@@ -375,10 +396,12 @@ export class Agent {
   async stop({ graceful }: { graceful: boolean }): Promise<void> {
     if (this.#stopped) return;
     if (graceful) {
+      this.#lookahead.admitAll();
       this.#sidecars.poll();
       while (this.#snapshotting.size) await Promise.all(this.#snapshotLoops);
     }
     this.#stopped = true;
+    this.#lookahead.close();
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     for (const timer of this.#snapshotRetries) clearTimeout(timer);
     this.#sidecars.close();
@@ -399,6 +422,8 @@ interface SnapshotTarget {
   source: string;
   remotePath: string;
   append: boolean;
+  /** A drop-folder file's size when it was handed over (listed while it waits for its snapshot). */
+  size?: number;
 }
 
 /**

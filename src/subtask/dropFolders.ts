@@ -82,6 +82,15 @@ export function* listDropFolder(
   }
 }
 
+/** Follows links; undefined for anything that cannot be stat'ed (see isDirectory). */
+function fileSize(file: string): number | undefined {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.size;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Follows links; false for anything that cannot be stat'ed (dangling, ELOOP, no permission). */
 function isDirectory(file: string): boolean {
   try {
@@ -129,7 +138,7 @@ export interface DropFolderOptions {
   clock: SidecarClock;
   logger: Logger;
   /** A file is stable and should be snapshotted; `force` when its sidecar was touched. */
-  onReady: (file: string, remotePath: string) => void;
+  onReady: (file: string, remotePath: string, size: number) => void;
   /** Resolves once no snapshot is waiting or being taken: sidecars are made after them (#handOver). */
   snapshotsSettled?: () => Promise<void>;
   now?: () => number;
@@ -350,12 +359,12 @@ export class DropFolderWatcher {
     if (!seen && this.#firstScan && now - stats.mtimeMs >= this.#o.entry.stableMs) {
       // There before the agent started and not written to for `stableMs` (a write sets the mtime
       // to now): the backlog of a previous run goes out at once instead of after another wait.
-      this.#handOver(file, key);
+      this.#handOver(file, key, stats.size);
       return;
     }
     if (seen && seen.size === stats.size && seen.mtimeMs === stats.mtimeMs) {
       if (now - seen.since >= this.#o.entry.stableMs) {
-        this.#handOver(file, key);
+        this.#handOver(file, key, stats.size);
         return;
       }
     } else {
@@ -373,7 +382,7 @@ export class DropFolderWatcher {
     this.#rechecks.set(file, timer);
   }
 
-  #handOver(file: string, key: string): void {
+  #handOver(file: string, key: string, size: number): void {
     this.#observations.delete(file);
     this.#handedOver.set(file, key);
     // A touch of the sidecar after this moment re-uploads the file; one before it is served by
@@ -392,7 +401,7 @@ export class DropFolderWatcher {
         creating.finally(() => this.#sidecarsCreating.delete(sidecar)),
       );
     }
-    this.#o.onReady(file, this.remotePathOf(file));
+    this.#o.onReady(file, this.remotePathOf(file), size);
   }
 
   /** Joins the next batch of sidecars, made once the snapshots settle (at most SIDECAR_DELAY_MAX_MS later). */
@@ -449,13 +458,14 @@ export class DropFolderWatcher {
     // First sight of a sidecar: touches after the last delivered snapshot are still to be served.
     this.#o.clock.baseline(sidecar, record ? record.snapshotAt : mtime);
     if (!this.#o.clock.advance(sidecar, mtime)) return;
-    if (isSidecar(file) || !fs.existsSync(file)) {
+    const size = isSidecar(file) ? undefined : fileSize(file);
+    if (size === undefined) {
       // A sidecar never uploads another sidecar; a touch for a file that is not there does nothing.
       this.#o.logger.warn(`${sidecar} was touched, but ${isSidecar(file) ? 'a sidecar is never uploaded' : `${path.basename(file)} does not exist`}; nothing to upload`);
       return;
     }
     this.#handedOver.delete(file);
-    this.#o.onReady(file, this.remotePathOf(file));
+    this.#o.onReady(file, this.remotePathOf(file), size);
   }
 
   async close(): Promise<void> {

@@ -81,7 +81,17 @@ export interface UploaderOptions {
   slowestBytesPerSecond?: number;
   /** Time for every wait, timeout and record. @default the system clock */
   clock?: Clock;
+  /**
+   * Files that will be snapshotted once the queue has room (snapshotLookahead.ts): listed and
+   * counted behind the queue, in status.json and the backlog.
+   */
+  waiting?: () => Iterable<QueuedFile>;
+  /** The queue changed (a snapshot came, went up or was dropped). */
+  onQueueChanged?: () => void;
 }
+
+/** What the status and backlog need of a snapshot, or of a file waiting for one. */
+type QueuedFile = Pick<Snapshot, 'kind' | 'source' | 'remotePath' | 'size' | 'appendFrom' | 'queuedAt'>;
 
 /** The uploader as a whole (see the module comment). */
 export type UploaderState = 'idle' | 'connecting' | 'connected' | 'failed' | 'paused' | 'draining' | 'stopped';
@@ -128,7 +138,7 @@ export class Uploader {
     this.#clock = options.clock ?? systemClock;
     this.#now = () => this.#clock.now();
     this.#lastActivityAt = this.#now();
-    options.status.setQueueSource(() => ({ pending: this.#pending.values(), inFlight: this.#inFlight.values() }));
+    options.status.setQueueSource(() => ({ pending: this.#queuedFiles(), inFlight: this.#inFlight.values() }));
   }
 
   get description(): string {
@@ -160,18 +170,29 @@ export class Uploader {
     return this.#pending.size === 0 && this.#inFlight.size === 0;
   }
 
+  /** Snapshots waiting for a lane. */
+  get queued(): number {
+    return this.#pending.size;
+  }
+
+  /** The queue in upload order, then the files still to be snapshotted. */
+  *#queuedFiles(): Generator<QueuedFile> {
+    yield* this.#pending.values();
+    if (this.#o.waiting) yield* this.#o.waiting();
+  }
+
   /** Data waiting or being uploaded (heartbeats and status files not counted), for the health status. */
   backlog(): { files: number; bytes: number; oldestQueuedAt: number | null } {
     let files = 0;
     let bytes = 0;
     let oldestQueuedAt: number | null = null;
-    const count = (snapshot: Snapshot) => {
+    const count = (snapshot: QueuedFile) => {
       if (snapshot.kind === 'heartbeat') return;
       files += 1;
       bytes += payloadBytes(snapshot);
       if (oldestQueuedAt === null || snapshot.queuedAt < oldestQueuedAt) oldestQueuedAt = snapshot.queuedAt;
     };
-    for (const snapshot of this.#pending.values()) count(snapshot);
+    for (const snapshot of this.#queuedFiles()) count(snapshot);
     for (const { snapshot } of this.#inFlight.values()) count(snapshot);
     return { files, bytes, oldestQueuedAt };
   }
@@ -545,6 +566,7 @@ export class Uploader {
   /** status.json reads the queue itself when it is written (throttled). */
   #publish(): void {
     this.#o.status.changed();
+    this.#o.onQueueChanged?.();
   }
 
   /** The upload's `onProgress`: throttled `progress` events for the master (`pushtask watch` shows them). */

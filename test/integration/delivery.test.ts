@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskMaster } from '../../src/index.js';
 import type { UploadedEvent } from '../../src/master/events.js';
+import type { AgentStatus } from '../../src/subtask/status.js';
 import { createWorkspace, nextEvent, sameBytes, testConfig, waitFor, type Workspace } from '../helpers/workspace.js';
 
 let ws: Workspace;
@@ -118,6 +119,39 @@ describe('drop folders', () => {
     expect(sameBytes(ws.path('drop/sub/old-3.txt'), ws.path('remote/sub/old-3.txt'))).toBe(true);
     expect(fs.existsSync(ws.path('remote/fresh.txt'))).toBe(false);
     await waitFor(() => fs.existsSync(ws.path('drop/old-1.txt.notify')), 'its sidecar');
+  });
+
+  it('copies a drop-folder backlog into the spool only a few files ahead of the uploads, lists the rest as queued, and a restart delivers it all', async () => {
+    ws = createWorkspace();
+    const count = 40;
+    for (let i = 0; i < count; i += 1) ws.write(`drop/f${String(i).padStart(2, '0')}.bin`, `file ${i} `.repeat(100));
+    // A file where the remote folder should be: every upload fails until it is gone.
+    ws.write('remote', 'not a folder');
+    const config = { watch: [{ dir: 'drop', stableMs: 0 }], spoolDir: 'spool' };
+    const m = startMaster(config);
+    await m.start({ uploadResiduals: false });
+    const status = () => JSON.parse(fs.readFileSync(ws.path('spool/status.json'), 'utf8')) as AgentStatus;
+    const snapshotsInSpool = () => fs.readdirSync(ws.path('spool')).filter((name) => name.endsWith('.snap')).length;
+    await waitFor(() => status().queue.length + status().inFlight.length === count, `status.json listing all ${count} files`, 10_000);
+    // One lane: 4 snapshots queued ahead of it (MIN_LOOKAHEAD), plus the one it tries.
+    let most = 0;
+    for (let look = 0; look < 10; look += 1) {
+      most = Math.max(most, snapshotsInSpool());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(5);
+    const dropped = fs.readdirSync(ws.path('drop')).reduce((sum, name) => sum + fs.statSync(ws.path(`drop/${name}`)).size, 0);
+    expect(status().queue.bytes + status().inFlight.reduce((sum, item) => sum + item.bytes, 0)).toBe(dropped);
+    // Killed while most files wait in the drop folder: a new start delivers every one.
+    await m.stop();
+    fs.rmSync(ws.path('remote'));
+    const again = startMaster(config);
+    await again.start({ uploadResiduals: false });
+    for (let i = 0; i < count; i += 1) {
+      const name = `f${String(i).padStart(2, '0')}.bin`;
+      await waitFor(() => sameBytes(ws.path(`drop/${name}`), ws.path(`remote/${name}`)), `${name} delivered after the restart`, 10_000);
+    }
   });
 
   it('waits until a growing file holds still before uploading it', async () => {

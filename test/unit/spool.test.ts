@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Ledger, type DeliveredRecord } from '../../src/spool/ledger.js';
 import { Spool, bootId, snapshotId, type SnapshotMeta } from '../../src/spool/spool.js';
+import { isTempName } from '../../src/shared/atomicCopy.js';
 
 let tmp: string;
 let spoolDir: string;
@@ -35,6 +36,9 @@ async function newSpool(): Promise<Spool> {
 }
 
 const listSpool = async () => (await fs.readdir(spoolDir)).sort();
+/** The spool without the emptied files kept for reuse (temporary names, removed at recovery). */
+const listSnapshots = async () => (await listSpool()).filter((name) => !isTempName(name));
+const inode = async (file: string) => (await fs.stat(file)).ino;
 
 /** Writes a complete snapshot pair by hand, with a chosen version. */
 async function plantSnapshot(remotePath: string, version: number, content: string, meta: Partial<SnapshotMeta> = {}) {
@@ -163,7 +167,40 @@ describe('Spool.remove', () => {
     const snapshot = (await spool.snapshot({ kind: 'data', source, remotePath: 'a.csv' }))!;
     const other = (await spool.snapshot({ kind: 'data', source, remotePath: 'b.csv' }))!;
     await spool.remove(snapshot);
-    expect(await listSpool()).toEqual([path.basename(other.metaPath), path.basename(other.dataPath)].sort());
+    expect(await listSnapshots()).toEqual([path.basename(other.metaPath), path.basename(other.dataPath)].sort());
+  });
+
+  it('keeps the emptied files of a small snapshot for the next one to write into (no file created or deleted)', async () => {
+    const spool = await newSpool();
+    const first = (await spool.snapshot({ kind: 'drop', source: await writeData('a.bin', 'first'), remotePath: 'a.bin' }))!;
+    const [dataInode, metaInode] = [await inode(first.dataPath), await inode(first.metaPath)];
+    await spool.remove(first);
+    expect(await listSnapshots()).toEqual([]);
+    expect(await listSpool()).toHaveLength(2); // the two spares, under temporary names
+    const second = (await spool.snapshot({ kind: 'drop', source: await writeData('b.bin', 'second, longer'), remotePath: 'b.bin' }))!;
+    expect(await inode(second.dataPath)).toBe(dataInode);
+    expect(await inode(second.metaPath)).toBe(metaInode);
+    expect(await listSpool()).toEqual([path.basename(second.dataPath), path.basename(second.metaPath)].sort());
+    expect(await fs.readFile(second.dataPath, 'utf8')).toBe('second, longer');
+    expect((await fs.stat(second.dataPath)).mode & 0o777).toBe(0o600);
+    expect((JSON.parse(await fs.readFile(second.metaPath, 'utf8')) as SnapshotMeta).remotePath).toBe('b.bin');
+    // A new process finds the snapshot, and removes spares left behind like any crash debris.
+    await spool.remove(second);
+    const recovered = await (await newSpool()).recover();
+    expect(recovered).toEqual([]);
+    expect(await listSpool()).toEqual([]);
+  });
+
+  it('deletes the files of a snapshot of unknown size or above 1 MiB instead of keeping them', async () => {
+    const spool = await newSpool();
+    const big = (await spool.snapshot({ kind: 'drop', source: await writeData('big.bin', randomBytes(1024 * 1024 + 1)), remotePath: 'big.bin' }))!;
+    await spool.remove(big);
+    const unknown = (await spool.snapshot({ kind: 'drop', source: await writeData('small.bin', 'x'), remotePath: 'small.bin' }))!;
+    await spool.remove({ dataPath: unknown.dataPath, metaPath: unknown.metaPath });
+    // Only a meta is kept (tiny; the second snapshot reused the first one's); no bytes are.
+    const left = await listSpool();
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/\.json\..*\.pushtask-tmp$/);
   });
 
   it('does not fail when the files are already gone', async () => {
@@ -349,7 +386,7 @@ describe.runIf(bootId() !== null)('Spool with deferred fsync', () => {
     await spool.remove(taken);
     await new Promise((r) => setTimeout(r, 60));
     await spool.syncPending();
-    expect(await listSpool()).toEqual([]);
+    expect(await listSnapshots()).toEqual([]);
   });
 
   it('recovers unsynced snapshots of this boot and drops those of an earlier boot', async () => {
