@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { isTempName } from '../shared/atomicCopy.js';
+import { isOpenSshVersion } from './openssh.js';
 
 /** SSH_FXF flags for OPEN as ssh2 spells them. */
 type OpenFlags = 'w' | 'r+';
@@ -32,8 +33,7 @@ export function callback<T>(start: (done: (error?: Error | null, value?: T) => v
 
 /** OpenSSH's sftp-server handles one request after the other, in the order they came. */
 export function runsRequestsInOrder(client: SftpClient): boolean {
-  const version = (client as unknown as { client?: { _remoteVer?: string } }).client?._remoteVer ?? '';
-  return /^OpenSSH/i.test(version);
+  return isOpenSshVersion((client as unknown as { client?: { _remoteVer?: unknown } }).client?._remoteVer);
 }
 
 /** The largest WRITE the server takes (ssh2 learnt it from `limits@openssh.com`, else 32 KiB). */

@@ -10,7 +10,9 @@
  * ssh2 has no option for this, so one of its per-connection objects is wrapped (as
  * sshKeyLogin.ts does): the channel manager's `update`, where the SFTP object is born. Other
  * servers, and anything unexpected (a future ssh2 that renames these), keep ssh2's own sequence,
- * losing only the saving.
+ * losing only the saving. The gate is ssh2's own `_isOpenSSH` rather than isOpenSshVersion()
+ * (openssh.ts): it is the condition under which ssh2 assumes OpenSSH's sizes and asks for the
+ * limits, which is the behaviour changed here.
  *
  * Not done: sending the SFTP INIT right behind the subsystem request. OpenSSH opens a session
  * channel with a window of 0 and widens it only once the subsystem runs, so ssh2 holds the INIT

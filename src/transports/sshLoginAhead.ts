@@ -12,6 +12,7 @@
  * wraps `authPK`); anything unexpected (a future ssh2 that renames these) keeps ssh2's own
  * sequence, losing only the saving.
  */
+import { isOpenSshVersion } from './openssh.js';
 
 type Handler = (this: unknown, protocol: unknown, ...args: unknown[]) => unknown;
 
@@ -22,8 +23,6 @@ interface SshInternals {
     _handlers?: Record<string, Handler | undefined>;
   };
 }
-
-const OPENSSH = /^OpenSSH_/;
 
 /** Wraps the connection's ssh2 protocol (call at 'connect'); returns whether it could. */
 export function loginAheadOfServiceAccept(ssh: unknown): boolean {
@@ -42,7 +41,7 @@ export function loginAheadOfServiceAccept(ssh: unknown): boolean {
   };
   handlers.EXT_INFO = function (this: unknown, self: unknown, ...args: unknown[]) {
     const result = extInfo.call(this, self, ...args);
-    if (requested && !loginStarted && typeof client._remoteVer === 'string' && OPENSSH.test(client._remoteVer)) {
+    if (requested && !loginStarted && isOpenSshVersion(client._remoteVer)) {
       loginStarted = true;
       serviceAccept.call(this, self, 'ssh-userauth');
     }

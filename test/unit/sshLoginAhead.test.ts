@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isOpenSshVersion } from '../../src/transports/openssh.js';
 import { loginAheadOfServiceAccept } from '../../src/transports/sshLoginAhead.js';
 
 /**
@@ -52,5 +53,15 @@ describe('login sent right behind the service request (OpenSSH)', () => {
   it('does nothing to an ssh2 without these handlers', () => {
     expect(loginAheadOfServiceAccept({})).toBe(false);
     expect(loginAheadOfServiceAccept({ _protocol: { service() {}, _handlers: {} } })).toBe(false);
+  });
+});
+
+describe('isOpenSshVersion', () => {
+  it('is true only for the software part OpenSSH sends', () => {
+    expect(isOpenSshVersion('OpenSSH_9.2p1 Debian-2+deb12u3')).toBe(true);
+    expect(isOpenSshVersion('OpenSSH_for_Windows_8.1')).toBe(true);
+    for (const other of ['dropbear_2022.83', 'mod_sftp', 'ProFTPD', 'openssh_9.2', 'SSH-2.0-OpenSSH_9.2', '', undefined, 7]) {
+      expect(isOpenSshVersion(other)).toBe(false);
+    }
   });
 });
