@@ -441,6 +441,72 @@ export async function timeBigFileNotified(fx: BigFileFixture, configFor: ConfigF
   }
 }
 
+/** What the many-small-files runs need of a bench's fixture. */
+export interface SmallFilesFixture {
+  root: string;
+  TaskMaster: typeof TaskMasterClass;
+  /** The files, named as they go up. */
+  smallDir: string;
+  smallFiles: Map<string, unknown>;
+}
+
+export interface DropRun {
+  /** The files are in the drop folder when the master starts (a backlog; timed from start()), or moved in at once after it started (a live drop; timed from the move). */
+  atStart: boolean;
+  /** The drop folder's `stableMs` (undefined: the default). */
+  stableMs?: number;
+}
+
+/** (b) The fixture's small files through a drop folder (hard links, so no bytes are copied to set up). */
+export async function timeDropFolder(fx: SmallFilesFixture, configFor: ConfigFor, { atStart, stableMs }: DropRun): Promise<Timing> {
+  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-drop-'));
+  const drop = path.join(work, 'drop');
+  const stage = path.join(work, 'stage');
+  fs.mkdirSync(drop);
+  fs.mkdirSync(stage);
+  const names = [...fx.smallFiles.keys()];
+  for (const name of names) fs.linkSync(path.join(fx.smallDir, name), path.join(atStart ? drop : stage, name));
+  const master = new fx.TaskMaster({ watch: [{ dir: drop, ...(stableMs === undefined ? {} : { stableMs }) }], ...configFor(work) }, { cwd: work });
+  master.on('error', () => undefined);
+  const failures: string[] = [];
+  master.on('upload-failed', (event) => failures.push(event.error.message));
+  const count = names.length;
+  let first = 0;
+  const uploadMs: number[] = [];
+  const onUploaded = (event: UploadedEvent) => {
+    first ||= performance.now();
+    uploadMs.push(event.ms);
+  };
+  master.on('uploaded', onUploaded);
+  const all = waitForUploads(master, count, 600_000);
+  try {
+    let t0 = performance.now();
+    await master.start();
+    const started = performance.now();
+    const cpu0 = cpuNs(master.subtaskPid!);
+    if (!atStart) {
+      t0 = performance.now();
+      for (const name of names) fs.renameSync(path.join(stage, name), path.join(drop, name));
+    }
+    const seen = await all;
+    const end = performance.now();
+    const subtaskCpu = (cpuNs(master.subtaskPid!) - cpu0) / 1e9;
+    if (seen < count) throw new Error(`only ${seen} of ${count} uploaded events within 600 s${failures.length ? `: ${failures[0]}` : ''}`);
+    const perFile = summarize(uploadMs);
+    return {
+      seconds: (end - t0) / 1000,
+      notes:
+        (atStart ? `start() ${fmt((started - t0) / 1000)} s, ` : '') +
+        `first upload at ${fmt((first - t0) / 1000)} s; per-file upload median ${fmt(perFile.median)} ms (p90 ${fmt(perFile.p90)}); subtask CPU ${fmt(subtaskCpu)} s` +
+        (failures.length ? `; ${failures.length} failed tries (${failures[0]})` : ''),
+    };
+  } finally {
+    master.off('uploaded', onUploaded);
+    await master.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
 /**
  * (a) The configured transport alone (the compiled build's, with the config defaults) uploading
  * the fixture itself, as the baseline tools do: the same work minus the agent and its spool

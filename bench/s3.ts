@@ -6,7 +6,9 @@
  *   (a) one 1 GiB file (as in bench/sftp.ts: a random MiB repeated, each MiB stamped): MiB/s,
  *       pushtask timed from notify to `uploaded` (its spool snapshot included) and, as a second
  *       row, the transport alone uploading the fixture;
- *   (b) 1,000 files of 100 KiB: files/s, pushtask as a drop folder holding them at start();
+ *   (b) 1,000 files of 100 KiB: files/s, pushtask as a drop folder holding them at start() (timed
+ *       from start()), and moved at once into the drop folder of a running agent (stableMs 200,
+ *       timed from the move, as bench/sftp.ts's live drop);
  *   (c) append mode through a TCP proxy: bytes on the wire for N appends to a 6 MiB object, vs the
  *       bytes appended.
  * Each run writes under its own key prefix, which is checked (keys, sizes, sha256) before its time
@@ -19,11 +21,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
-import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
+import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
 import { startTcpProxy } from '../test/helpers/tcpProxy.js';
-import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, timeBigFileNotified, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
+import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -114,37 +116,6 @@ function transportConfig(fx: Fixture, prefix: string, endpoint = fx.ceph.endpoin
 
 function masterConfig(fx: Fixture, work: string, prefix: string, endpoint?: string) {
   return { transport: transportConfig(fx, prefix, endpoint), spoolDir: path.join(work, 'spool'), log: { dir: path.join(work, 'logs'), console: false } };
-}
-
-/** (b) A drop folder that holds the files (hard links) when the master starts; timed from start(). */
-async function pushtaskDrop(fx: Fixture, prefix: string, transfers: number): Promise<Timing> {
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-drop-'));
-  const drop = path.join(work, 'drop');
-  fs.mkdirSync(drop);
-  const names = [...fx.smallFiles.keys()];
-  for (const name of names) fs.linkSync(path.join(fx.smallDir, name), path.join(drop, name));
-  const config = masterConfig(fx, work, prefix);
-  const master = new fx.TaskMaster({ watch: [{ dir: drop, stableMs: 0 }], ...config, transport: { ...config.transport, transfers } }, { cwd: work });
-  master.on('error', () => undefined);
-  const failures: string[] = [];
-  master.on('upload-failed', (event) => failures.push(event.error.message));
-  const uploadMs: number[] = [];
-  const onUploaded = (event: UploadedEvent) => uploadMs.push(event.ms);
-  master.on('uploaded', onUploaded);
-  const all = waitForUploads(master, names.length, 600_000);
-  try {
-    const t0 = performance.now();
-    await master.start();
-    const seen = await all;
-    const seconds = (performance.now() - t0) / 1000;
-    if (seen < names.length) throw new Error(`only ${seen} of ${names.length} uploaded events within 600 s${failures.length ? `: ${failures[0]}` : ''}`);
-    const perFile = summarize(uploadMs);
-    return { seconds, notes: `per-file upload median ${fmt(perFile.median)} ms (p90 ${fmt(perFile.p90)})${failures.length ? `; ${failures.length} failed tries` : ''}` };
-  } finally {
-    master.off('uploaded', onUploaded);
-    await master.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
 }
 
 interface Measurement {
@@ -246,6 +217,10 @@ export const s3Bench: Bench = async ({ quick }) => {
     const fx: Fixture = { root: temp.dir, ceph, s3, bucket: await createTestBucket(s3), TaskMaster: await loadTaskMaster('dist'), bigFile, bigSize, bigSha: await sha256File(bigFile), smallDir, smallFiles };
     const bigName = path.basename(bigFile);
     const bigExpected = () => new Map([[bigName, { size: bigSize, sha: fx.bigSha }]]);
+    const dropConfig = (prefix: string) => (work: string) => {
+      const config = masterConfig(fx, work, prefix);
+      return { ...config, transport: { ...config.transport, transfers: 4 } };
+    };
     const smallExpected = () => new Map([...smallFiles].map(([name, sha]) => [name, { size: SMALL_BYTES, sha }]));
 
     console.log(`  (a) one ${bigSize / MiB} MiB file, ${rounds} round(s)`);
@@ -260,7 +235,8 @@ export const s3Bench: Bench = async ({ quick }) => {
     console.log(`  (b) ${smallCount} files of ${SMALL_BYTES / 1024} KiB, ${rounds} round(s)`);
     const small: Measurement[] = [
       { label: 'rclone copy', run: (prefix) => rcloneCopy(fx, smallDir, prefix), expected: smallExpected, results: [], invalid: [] },
-      { label: 'pushtask transfers 4', run: (prefix) => pushtaskDrop(fx, prefix, 4), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transfers 4', run: (prefix) => timeDropFolder(fx, dropConfig(prefix), { atStart: true, stableMs: 0 }), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask live drop stableMs 200', run: (prefix) => timeDropFolder(fx, dropConfig(prefix), { atStart: false, stableMs: 200 }), expected: smallExpected, results: [], invalid: [] },
     ];
     await measureRounds(small, rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(smallCount / t.seconds)} files/s`);
 
@@ -283,11 +259,13 @@ export const s3Bench: Bench = async ({ quick }) => {
     );
     const caseB = `s3/${smallCount}x100KiB`;
     const filesPerSec = (m: Measurement) => median(m.results.map((t) => smallCount / t.seconds));
-    const [rcloneSmall, pushSmall] = small as [Measurement, Measurement];
+    const [rcloneSmall, pushSmall, pushLive] = small as [Measurement, Measurement, Measurement];
     rows.push(
       { bench: caseB, metric: 'rclone copy', value: filesPerSec(rcloneSmall), unit: 'files/s' },
       { bench: caseB, metric: 'pushtask transfers 4', value: filesPerSec(pushSmall), unit: 'files/s' },
       goalAtLeastRow(caseB, 'pushtask / rclone', filesPerSec(pushSmall) / filesPerSec(rcloneSmall), '×', 1),
+      { bench: caseB, metric: 'pushtask live drop stableMs 200', value: filesPerSec(pushLive), unit: 'files/s' },
+      { bench: caseB, metric: 'live drop / rclone', value: filesPerSec(pushLive) / filesPerSec(rcloneSmall), unit: '×' },
     );
     const caseC = `s3/append ${appends}×${chunk / 1024}KiB`;
     rows.push(

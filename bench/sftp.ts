@@ -25,10 +25,10 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
+import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { isSpareName } from '../src/transports/sftpPipeline.js';
 import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
-import { cpuNs, fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadCompiled, loadTaskMaster, nextUpload, summarize, tempDir, waitForUploads, timeBigFileNotified, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
+import { fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadTaskMaster, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -146,55 +146,6 @@ function pushtaskConfig(fx: Fixture, work: string, remoteDir: string, transfers?
  * (one rename each, all at once, as the issue's hard links), timed from the first rename.
  * `stableMs`: the drop folder's stability wait (default 1000).
  */
-async function pushtaskDrop(fx: Fixture, remoteDir: string, transfers: number, atStart: boolean, stableMs: number | undefined = 0): Promise<Timing> {
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-drop-'));
-  const drop = path.join(work, 'drop');
-  const stage = path.join(work, 'stage');
-  fs.mkdirSync(drop);
-  fs.mkdirSync(stage);
-  const names = [...fx.smallFiles.keys()];
-  for (const name of names) fs.linkSync(path.join(fx.smallDir, name), path.join(atStart ? drop : stage, name));
-  const master = new fx.TaskMaster({ watch: [{ dir: drop, ...(stableMs === undefined ? {} : { stableMs }) }], ...pushtaskConfig(fx, work, remoteDir, transfers) }, { cwd: work });
-  master.on('error', () => undefined);
-  const failures: string[] = [];
-  master.on('upload-failed', (event) => failures.push(event.error.message));
-  const count = names.length;
-  let first = 0;
-  const uploadMs: number[] = [];
-  const onUploaded = (event: UploadedEvent) => {
-    first ||= performance.now();
-    uploadMs.push(event.ms);
-  };
-  master.on('uploaded', onUploaded);
-  const all = waitForUploads(master, count, 600_000);
-  try {
-    let t0 = performance.now();
-    await master.start();
-    const started = performance.now();
-    const cpu0 = cpuNs(master.subtaskPid!);
-    if (!atStart) {
-      t0 = performance.now();
-      for (const name of names) fs.renameSync(path.join(stage, name), path.join(drop, name));
-    }
-    const seen = await all;
-    const end = performance.now();
-    const subtaskCpu = (cpuNs(master.subtaskPid!) - cpu0) / 1e9;
-    if (seen < count) throw new Error(`only ${seen} of ${count} uploaded events within 600 s${failures.length ? `: ${failures[0]}` : ''}`);
-    const perFile = summarize(uploadMs);
-    return {
-      seconds: (end - t0) / 1000,
-      notes:
-        (atStart ? `start() ${fmt((started - t0) / 1000)} s, ` : '') +
-        `first upload at ${fmt((first - t0) / 1000)} s; per-file upload median ${fmt(perFile.median)} ms (p90 ${fmt(perFile.p90)}); subtask CPU ${fmt(subtaskCpu)} s` +
-        (failures.length ? `; ${failures.length} failed tries (${failures[0]})` : ''),
-    };
-  } finally {
-    master.off('uploaded', onUploaded);
-    await master.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-}
-
 // ---- the cases -------------------------------------------------------------------------------
 
 interface Measurement {
@@ -293,10 +244,10 @@ export const sftpBench: Bench = async ({ quick }) => {
     const small: Measurement[] = [
       { label: 'openssh sftp', tool: 'openssh', run: (dir) => opensshPut(fx, dir, smallList), expected: smallExpected, results: [], invalid: [] },
       { label: 'rclone copy', tool: 'rclone', run: (dir) => rcloneCopy(fx, smallDir, dir), expected: smallExpected, results: [], invalid: [] },
-      { label: 'pushtask transfers 4', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 4, true), expected: smallExpected, results: [], invalid: [] },
-      { label: 'pushtask transfers 8', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 8, true), expected: smallExpected, results: [], invalid: [] },
-      { label: 'pushtask live drop stableMs 200', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 4, false, 200), expected: smallExpected, results: [], invalid: [] },
-      { label: 'pushtask live drop default stableMs', tool: 'pushtask', run: (dir) => pushtaskDrop(fx, dir, 4, false, undefined), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transfers 4', tool: 'pushtask', run: (dir) => timeDropFolder(fx, (work) => pushtaskConfig(fx, work, dir, 4), { atStart: true, stableMs: 0 }), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transfers 8', tool: 'pushtask', run: (dir) => timeDropFolder(fx, (work) => pushtaskConfig(fx, work, dir, 8), { atStart: true, stableMs: 0 }), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask live drop stableMs 200', tool: 'pushtask', run: (dir) => timeDropFolder(fx, (work) => pushtaskConfig(fx, work, dir, 4), { atStart: false, stableMs: 200 }), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask live drop default stableMs', tool: 'pushtask', run: (dir) => timeDropFolder(fx, (work) => pushtaskConfig(fx, work, dir, 4), { atStart: false }), expected: smallExpected, results: [], invalid: [] },
     ];
     await measureRounds(small, smallRounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(smallCount / t.seconds)} files/s`);
 
