@@ -368,7 +368,7 @@ export class Spool {
     const spare = this.#spare.meta.pop();
     if (spare) {
       try {
-        await fs.writeFile(spare, JSON.stringify(meta));
+        await fs.writeFile(spare, JSON.stringify(meta), { mode: 0o600 });
         await fs.rename(spare, metaPath);
         return;
       } catch {
