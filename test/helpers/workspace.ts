@@ -58,8 +58,18 @@ export function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+/**
+ * False while either file is missing, including one that vanishes between the check and the read:
+ * a server that replaces a file by remove + rename (rclone's `serve sftp`, even behind
+ * posix-rename) has it gone for a moment, and a poll that lands there must poll again, not throw.
+ */
 export function sameBytes(a: string, b: string): boolean {
-  return fs.existsSync(a) && fs.existsSync(b) && sha256(a) === sha256(b);
+  try {
+    return sha256(a) === sha256(b);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** Polls `condition` every 20 ms until true; fails with `what` after `timeoutMs`. */
