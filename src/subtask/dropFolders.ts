@@ -73,7 +73,7 @@ export function* listDropFolder(
     const full = path.join(dir, dirent.name);
     if (isExcluded(full)) continue;
     if (dirent.isSymbolicLink() && !entry.followSymlinks) continue;
-    const isDir = dirent.isDirectory() || (dirent.isSymbolicLink() && isDirectory(full));
+    const isDir = dirent.isDirectory() || (dirent.isSymbolicLink() && statFollowingLinks(full)?.isDirectory() === true);
     if (isDir) {
       if (entry.recursive) yield* listDropFolder(entry, isExcluded, full, visited);
     } else {
@@ -82,21 +82,12 @@ export function* listDropFolder(
   }
 }
 
-/** Follows links; undefined for anything that cannot be stat'ed (see isDirectory). */
-function fileSize(file: string): number | undefined {
+/** Follows links; undefined for anything that cannot be stat'ed (dangling, ELOOP, no permission). */
+function statFollowingLinks(file: string): fs.Stats | undefined {
   try {
-    return fs.statSync(file, { throwIfNoEntry: false })?.size;
+    return fs.statSync(file, { throwIfNoEntry: false });
   } catch {
     return undefined;
-  }
-}
-
-/** Follows links; false for anything that cannot be stat'ed (dangling, ELOOP, no permission). */
-function isDirectory(file: string): boolean {
-  try {
-    return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
-  } catch {
-    return false;
   }
 }
 
@@ -458,7 +449,7 @@ export class DropFolderWatcher {
     // First sight of a sidecar: touches after the last delivered snapshot are still to be served.
     this.#o.clock.baseline(sidecar, record ? record.snapshotAt : mtime);
     if (!this.#o.clock.advance(sidecar, mtime)) return;
-    const size = isSidecar(file) ? undefined : fileSize(file);
+    const size = isSidecar(file) ? undefined : statFollowingLinks(file)?.size;
     if (size === undefined) {
       // A sidecar never uploads another sidecar; a touch for a file that is not there does nothing.
       this.#o.logger.warn(`${sidecar} was touched, but ${isSidecar(file) ? 'a sidecar is never uploaded' : `${path.basename(file)} does not exist`}; nothing to upload`);
