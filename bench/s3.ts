@@ -10,7 +10,12 @@
  *       from start()), and moved at once into the drop folder of a running agent (stableMs 200,
  *       timed from the move, as bench/sftp.ts's live drop);
  *   (c) append mode through a TCP proxy: bytes on the wire for N appends to a 6 MiB object, vs the
- *       bytes appended.
+ *       bytes appended;
+ *   (d) (b)'s first 200 files over a field link (WAN_LINK through test/helpers/tcpProxy.ts: 30 ms
+ *       each way, 2 MiB/s each way shared by all connections), rclone and pushtask (4 transfers
+ *       each) through the same proxy: files/s and bytes on the wire per byte of payload. On
+ *       loopback the tools' CPU per file decides (next to Ceph on the same cores); on a link the
+ *       round trips and bytes do.
  * Each run writes under its own key prefix, which is checked (keys, sizes, sha256) before its time
  * counts and then deleted (and garbage-collected: memstore keeps objects in RAM). Keys reach rclone
  * through environment variables, never its argv. Both tools pay for their start and login.
@@ -24,11 +29,14 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, type S3Cl
 import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
-import { startTcpProxy } from '../test/helpers/tcpProxy.js';
+import { startTcpProxy, type LinkShape } from '../test/helpers/tcpProxy.js';
 import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
+/** (d): a cellular hot-spot's link as it often is (60 ms round trip, 16 Mbit/s each way). */
+const WAN_LINK: LinkShape = { latencyMs: 30, upBytesPerSecond: 2 * MiB, downBytesPerSecond: 2 * MiB };
+const WAN_FILES = 200;
 
 interface Fixture {
   root: string;
@@ -85,13 +93,13 @@ async function removePrefix(fx: Fixture, prefix: string): Promise<void> {
 }
 
 /** `rclone copy` with its defaults; the remote is defined in the environment (keys never on argv). */
-async function rcloneCopy(fx: Fixture, source: string, prefix: string): Promise<Timing> {
+async function rcloneCopy(fx: Fixture, source: string, prefix: string, endpoint = fx.ceph.endpoint): Promise<Timing> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     RCLONE_CONFIG: '/dev/null',
     RCLONE_CONFIG_CEPH_TYPE: 's3',
     RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
-    RCLONE_CONFIG_CEPH_ENDPOINT: fx.ceph.endpoint,
+    RCLONE_CONFIG_CEPH_ENDPOINT: endpoint,
     RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: fx.ceph.accessKeyId,
     RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: fx.ceph.secretAccessKey,
   };
@@ -186,6 +194,43 @@ async function appendWire(fx: Fixture, appends: number, chunk: number): Promise<
 
 const median = (values: number[]) => summarize(values).median;
 
+/** A run over the link, with the bytes both ways per byte of payload. */
+type LinkTiming = Timing & { wire: number };
+
+/** (d) `files` (a subset of the fixture's) through a shaped proxy, rclone and pushtask alike. */
+async function overLink(fx: Fixture, files: Map<string, string>, rounds: number): Promise<Measurement[]> {
+  const proxy = await startTcpProxy(fx.ceph.port, '127.0.0.1', WAN_LINK);
+  const endpoint = `http://127.0.0.1:${proxy.port}`;
+  const subset = fs.mkdtempSync(path.join(fx.root, 'wan-files-'));
+  for (const name of files.keys()) fs.linkSync(path.join(fx.smallDir, name), path.join(subset, name));
+  const subsetFx = { ...fx, smallDir: subset, smallFiles: files };
+  const payload = files.size * SMALL_BYTES;
+  const counted = (run: (prefix: string) => Promise<Timing>) => async (prefix: string): Promise<LinkTiming> => {
+    proxy.resetCounters();
+    const timing = await run(prefix);
+    const wire = (proxy.bytesUp + proxy.bytesDown) / payload;
+    return { ...timing, wire, notes: `${timing.notes ? `${timing.notes}; ` : ''}wire ${fmt(wire, 3)}× payload` };
+  };
+  const config = (prefix: string) => (work: string) => {
+    const base = masterConfig(fx, work, prefix, endpoint);
+    return { ...base, transport: { ...base.transport, transfers: 4 } };
+  };
+  const expected = () => new Map([...files].map(([name, sha]) => [name, { size: SMALL_BYTES, sha }]));
+  const measurement = (label: string, run: (prefix: string) => Promise<Timing>): Measurement => ({ label, run: counted(run), expected, results: [], invalid: [] });
+  const measurements = [
+    measurement('rclone copy', (prefix) => rcloneCopy(fx, subset, prefix, endpoint)),
+    measurement('pushtask transfers 4', (prefix) => timeDropFolder(subsetFx, config(prefix), { atStart: true, stableMs: 0 })),
+    measurement('pushtask live drop stableMs 200', (prefix) => timeDropFolder(subsetFx, config(prefix), { atStart: false, stableMs: 200 })),
+  ];
+  try {
+    await measureRounds(measurements, rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(files.size / t.seconds)} files/s`);
+  } finally {
+    await proxy.close().catch(() => undefined);
+    fs.rmSync(subset, { recursive: true, force: true });
+  }
+  return measurements;
+}
+
 export const s3Bench: Bench = async ({ quick }) => {
   const unavailable = cephUnavailable() ?? (hasRclone() ? null : 'rclone is missing (Debian package rclone)');
   if (unavailable) {
@@ -246,6 +291,10 @@ export const s3Bench: Bench = async ({ quick }) => {
     const append = await appendWire(fx, appends, chunk);
     console.log(`    ${append.wire} bytes on the wire for ${append.appended} appended: ${fmt(append.wire / append.appended, 4)}×, ${fmt(append.perAppendOverhead)} bytes of requests per append`);
 
+    const wanFiles = new Map([...smallFiles].slice(0, quick ? 50 : WAN_FILES));
+    console.log(`  (d) ${wanFiles.size} files of ${SMALL_BYTES / 1024} KiB over a link of ${WAN_LINK.latencyMs} ms each way, ${WAN_LINK.upBytesPerSecond! / MiB} MiB/s each way, ${rounds} round(s)`);
+    const wan = await overLink(fx, wanFiles, rounds);
+
     const [rcloneBig, pushBig, transportBig] = big as [Measurement, Measurement, Measurement];
     const bigMedian = (m: Measurement) => median(m.results.map(mibps));
     const caseA = `s3/${bigSize / MiB}MiB`;
@@ -272,7 +321,20 @@ export const s3Bench: Bench = async ({ quick }) => {
       { bench: caseC, metric: 'wire bytes / appended bytes', value: append.wire / append.appended, unit: '×' },
       { bench: caseC, metric: 'request bytes per append', value: append.perAppendOverhead, unit: 'B' },
     );
-    for (const m of [...big, ...small]) {
+    const caseD = `s3/${wanFiles.size}x100KiB over a ${2 * WAN_LINK.latencyMs!} ms, ${(WAN_LINK.upBytesPerSecond! * 8) / 1e6} Mbit/s link`;
+    const [rcloneWan, pushWan, pushWanLive] = wan as [Measurement, Measurement, Measurement];
+    const wireRatio = (m: Measurement) => median(m.results.map((t) => (t as LinkTiming).wire));
+    const wanRate = (m: Measurement) => median(m.results.map((t) => wanFiles.size / t.seconds));
+    rows.push(
+      { bench: caseD, metric: 'rclone copy', value: wanRate(rcloneWan), unit: 'files/s' },
+      { bench: caseD, metric: 'pushtask transfers 4', value: wanRate(pushWan), unit: 'files/s' },
+      { bench: caseD, metric: 'pushtask / rclone', value: wanRate(pushWan) / wanRate(rcloneWan), unit: '×' },
+      { bench: caseD, metric: 'pushtask live drop stableMs 200', value: wanRate(pushWanLive), unit: 'files/s' },
+      { bench: caseD, metric: 'live drop / rclone', value: wanRate(pushWanLive) / wanRate(rcloneWan), unit: '×' },
+      { bench: caseD, metric: 'rclone: wire bytes / payload', value: wireRatio(rcloneWan), unit: '×' },
+      { bench: caseD, metric: 'pushtask: wire bytes / payload', value: wireRatio(pushWan), unit: '×' },
+    );
+    for (const m of [...big, ...small, ...wan]) {
       if (m.invalid.length) rows.push({ bench: m.results.length ? 's3' : 's3 (NO VALID RUN)', metric: `${m.label}: invalid runs`, value: m.invalid.length, unit: '' });
     }
   } finally {
