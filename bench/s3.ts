@@ -11,11 +11,11 @@
  *       timed from the move, as bench/sftp.ts's live drop);
  *   (c) append mode through a TCP proxy: bytes on the wire for N appends to a 6 MiB object, vs the
  *       bytes appended;
- *   (d) (b)'s first 200 files over a field link (WAN_LINK through test/helpers/tcpProxy.ts: 30 ms
- *       each way, 2 MiB/s each way shared by all connections), rclone and pushtask (4 transfers
- *       each) through the same proxy: files/s and bytes on the wire per byte of payload. On
- *       loopback the tools' CPU per file decides (next to Ceph on the same cores); on a link the
- *       round trips and bytes do.
+ *   (d) 200 files of 100 KiB, and 200 of 8 KiB, over a field link (WAN_LINK through
+ *       test/helpers/tcpProxy.ts: 30 ms each way, 2 MiB/s each way shared by all connections),
+ *       rclone and pushtask (4 transfers each) through the same proxy: files/s and bytes on the
+ *       wire per byte of payload. On loopback the tools' CPU per file decides (next to Ceph on the
+ *       same two cores); on a link the round trips and the bytes do.
  * Each run writes under its own key prefix, which is checked (keys, sizes, sha256) before its time
  * counts and then deleted (and garbage-collected: memstore keeps objects in RAM). Keys reach rclone
  * through environment variables, never its argv. Both tools pay for their start and login.
@@ -36,7 +36,7 @@ const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
 /** (d): a cellular hot-spot's link as it often is (60 ms round trip, 16 Mbit/s each way). */
 const WAN_LINK: LinkShape = { latencyMs: 30, upBytesPerSecond: 2 * MiB, downBytesPerSecond: 2 * MiB };
-const WAN_FILES = 200;
+const LINK_FILES = 200;
 
 interface Fixture {
   root: string;
@@ -197,14 +197,23 @@ const median = (values: number[]) => summarize(values).median;
 /** A run over the link, with the bytes both ways per byte of payload. */
 type LinkTiming = Timing & { wire: number };
 
-/** (d) `files` (a subset of the fixture's) through a shaped proxy, rclone and pushtask alike. */
-async function overLink(fx: Fixture, files: Map<string, string>, rounds: number): Promise<Measurement[]> {
+/**
+ * (d) `count` new files of `bytes` each through a shaped proxy, rclone and pushtask alike; rows
+ * named after the case.
+ */
+async function overLink(fx: Fixture, count: number, bytes: number, rounds: number): Promise<Row[]> {
   const proxy = await startTcpProxy(fx.ceph.port, '127.0.0.1', WAN_LINK);
   const endpoint = `http://127.0.0.1:${proxy.port}`;
-  const subset = fs.mkdtempSync(path.join(fx.root, 'wan-files-'));
-  for (const name of files.keys()) fs.linkSync(path.join(fx.smallDir, name), path.join(subset, name));
-  const subsetFx = { ...fx, smallDir: subset, smallFiles: files };
-  const payload = files.size * SMALL_BYTES;
+  const dir = fs.mkdtempSync(path.join(fx.root, 'link-files-'));
+  const files = new Map<string, string>();
+  for (let i = 0; i < count; i += 1) {
+    const name = `w${String(i).padStart(4, '0')}.bin`;
+    const data = randomBytes(bytes);
+    fs.writeFileSync(path.join(dir, name), data);
+    files.set(name, sha256(data));
+  }
+  const linkFx = { ...fx, smallDir: dir, smallFiles: files };
+  const payload = count * bytes;
   const counted = (run: (prefix: string) => Promise<Timing>) => async (prefix: string): Promise<LinkTiming> => {
     proxy.resetCounters();
     const timing = await run(prefix);
@@ -215,20 +224,32 @@ async function overLink(fx: Fixture, files: Map<string, string>, rounds: number)
     const base = masterConfig(fx, work, prefix, endpoint);
     return { ...base, transport: { ...base.transport, transfers: 4 } };
   };
-  const expected = () => new Map([...files].map(([name, sha]) => [name, { size: SMALL_BYTES, sha }]));
+  const expected = () => new Map([...files].map(([name, sha]) => [name, { size: bytes, sha }]));
   const measurement = (label: string, run: (prefix: string) => Promise<Timing>): Measurement => ({ label, run: counted(run), expected, results: [], invalid: [] });
-  const measurements = [
-    measurement('rclone copy', (prefix) => rcloneCopy(fx, subset, prefix, endpoint)),
-    measurement('pushtask transfers 4', (prefix) => timeDropFolder(subsetFx, config(prefix), { atStart: true, stableMs: 0 })),
-    measurement('pushtask live drop stableMs 200', (prefix) => timeDropFolder(subsetFx, config(prefix), { atStart: false, stableMs: 200 })),
+  const [rclone, backlog, live] = [
+    measurement('rclone copy', (prefix) => rcloneCopy(fx, dir, prefix, endpoint)),
+    measurement('pushtask transfers 4', (prefix) => timeDropFolder(linkFx, config(prefix), { atStart: true, stableMs: 0 })),
+    measurement('pushtask live drop stableMs 200', (prefix) => timeDropFolder(linkFx, config(prefix), { atStart: false, stableMs: 200 })),
   ];
   try {
-    await measureRounds(measurements, rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(files.size / t.seconds)} files/s`);
+    await measureRounds([rclone, backlog, live], rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(count / t.seconds)} files/s`);
   } finally {
     await proxy.close().catch(() => undefined);
-    fs.rmSync(subset, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  return measurements;
+  const bench = `s3/${count}x${bytes / 1024}KiB over ${2 * WAN_LINK.latencyMs!} ms, ${fmt((WAN_LINK.upBytesPerSecond! * 8) / 1e6)} Mbit/s`;
+  const rate = (m: Measurement) => median(m.results.map((t) => count / t.seconds));
+  const wire = (m: Measurement) => median(m.results.map((t) => (t as LinkTiming).wire));
+  return [
+    { bench, metric: 'rclone copy', value: rate(rclone), unit: 'files/s' },
+    { bench, metric: 'pushtask transfers 4', value: rate(backlog), unit: 'files/s' },
+    { bench, metric: 'pushtask / rclone', value: rate(backlog) / rate(rclone), unit: '×' },
+    { bench, metric: 'pushtask live drop stableMs 200', value: rate(live), unit: 'files/s' },
+    { bench, metric: 'live drop / rclone', value: rate(live) / rate(rclone), unit: '×' },
+    { bench, metric: 'rclone: wire bytes / payload', value: wire(rclone), unit: '×' },
+    { bench, metric: 'pushtask: wire bytes / payload', value: wire(backlog), unit: '×' },
+    ...[rclone, backlog, live].filter((m) => m.invalid.length).map((m) => ({ bench: m.results.length ? bench : `${bench} (NO VALID RUN)`, metric: `${m.label}: invalid runs`, value: m.invalid.length, unit: '' })),
+  ];
 }
 
 export const s3Bench: Bench = async ({ quick }) => {
@@ -291,9 +312,12 @@ export const s3Bench: Bench = async ({ quick }) => {
     const append = await appendWire(fx, appends, chunk);
     console.log(`    ${append.wire} bytes on the wire for ${append.appended} appended: ${fmt(append.wire / append.appended, 4)}×, ${fmt(append.perAppendOverhead)} bytes of requests per append`);
 
-    const wanFiles = new Map([...smallFiles].slice(0, quick ? 50 : WAN_FILES));
-    console.log(`  (d) ${wanFiles.size} files of ${SMALL_BYTES / 1024} KiB over a link of ${WAN_LINK.latencyMs} ms each way, ${WAN_LINK.upBytesPerSecond! / MiB} MiB/s each way, ${rounds} round(s)`);
-    const wan = await overLink(fx, wanFiles, rounds);
+    const linkRows: Row[] = [];
+    for (const bytes of [SMALL_BYTES, 8 * 1024]) {
+      const count = quick ? 50 : LINK_FILES;
+      console.log(`  (d) ${count} files of ${bytes / 1024} KiB over a link of ${WAN_LINK.latencyMs} ms each way, ${WAN_LINK.upBytesPerSecond! / MiB} MiB/s each way, ${rounds} round(s)`);
+      linkRows.push(...(await overLink(fx, count, bytes, rounds)));
+    }
 
     const [rcloneBig, pushBig, transportBig] = big as [Measurement, Measurement, Measurement];
     const bigMedian = (m: Measurement) => median(m.results.map(mibps));
@@ -321,20 +345,8 @@ export const s3Bench: Bench = async ({ quick }) => {
       { bench: caseC, metric: 'wire bytes / appended bytes', value: append.wire / append.appended, unit: '×' },
       { bench: caseC, metric: 'request bytes per append', value: append.perAppendOverhead, unit: 'B' },
     );
-    const caseD = `s3/${wanFiles.size}x100KiB over a ${2 * WAN_LINK.latencyMs!} ms, ${(WAN_LINK.upBytesPerSecond! * 8) / 1e6} Mbit/s link`;
-    const [rcloneWan, pushWan, pushWanLive] = wan as [Measurement, Measurement, Measurement];
-    const wireRatio = (m: Measurement) => median(m.results.map((t) => (t as LinkTiming).wire));
-    const wanRate = (m: Measurement) => median(m.results.map((t) => wanFiles.size / t.seconds));
-    rows.push(
-      { bench: caseD, metric: 'rclone copy', value: wanRate(rcloneWan), unit: 'files/s' },
-      { bench: caseD, metric: 'pushtask transfers 4', value: wanRate(pushWan), unit: 'files/s' },
-      { bench: caseD, metric: 'pushtask / rclone', value: wanRate(pushWan) / wanRate(rcloneWan), unit: '×' },
-      { bench: caseD, metric: 'pushtask live drop stableMs 200', value: wanRate(pushWanLive), unit: 'files/s' },
-      { bench: caseD, metric: 'live drop / rclone', value: wanRate(pushWanLive) / wanRate(rcloneWan), unit: '×' },
-      { bench: caseD, metric: 'rclone: wire bytes / payload', value: wireRatio(rcloneWan), unit: '×' },
-      { bench: caseD, metric: 'pushtask: wire bytes / payload', value: wireRatio(pushWan), unit: '×' },
-    );
-    for (const m of [...big, ...small, ...wan]) {
+    rows.push(...linkRows);
+    for (const m of [...big, ...small]) {
       if (m.invalid.length) rows.push({ bench: m.results.length ? 's3' : 's3 (NO VALID RUN)', metric: `${m.label}: invalid runs`, value: m.invalid.length, unit: '' });
     }
   } finally {
