@@ -34,7 +34,7 @@ import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File,
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
-/** (d): a cellular hot-spot's link as it often is (60 ms round trip, 16 Mbit/s each way). */
+/** (d): a cellular hot-spot's link as it often is (60 ms round trip, 2 MiB/s ≈ 16.8 Mbit/s each way). */
 const WAN_LINK: LinkShape = { latencyMs: 30, upBytesPerSecond: 2 * MiB, downBytesPerSecond: 2 * MiB };
 const LINK_FILES = 200;
 
