@@ -369,6 +369,19 @@ export function makeStampedFile(file: string, bytes: number): void {
   }
 }
 
+/** `count` files of `bytes` random bytes in `dir` (created), named f0000.bin…; name → sha256 hex. */
+export function makeRandomFiles(dir: string, count: number, bytes: number): Map<string, string> {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = new Map<string, string>();
+  for (let i = 0; i < count; i += 1) {
+    const name = `f${String(i).padStart(4, '0')}.bin`;
+    const data = randomBytes(bytes);
+    fs.writeFileSync(path.join(dir, name), data);
+    files.set(name, createHash('sha256').update(data).digest('hex'));
+  }
+  return files;
+}
+
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);

@@ -30,7 +30,7 @@ import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
 import { startTcpProxy, type LinkShape } from '../test/helpers/tcpProxy.js';
-import { fmt, goalAtLeastRow, loadAverage, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
+import { fmt, goalAtLeastRow, loadAverage, makeRandomFiles, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -51,7 +51,6 @@ interface Fixture {
   smallFiles: Map<string, string>;
 }
 
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 async function listPrefix(s3: S3Client, bucket: string, prefix: string): Promise<_Object[]> {
   const out: _Object[] = [];
@@ -205,13 +204,7 @@ async function overLink(fx: Fixture, count: number, bytes: number, rounds: numbe
   const proxy = await startTcpProxy(fx.ceph.port, '127.0.0.1', WAN_LINK);
   const endpoint = `http://127.0.0.1:${proxy.port}`;
   const dir = fs.mkdtempSync(path.join(fx.root, 'link-files-'));
-  const files = new Map<string, string>();
-  for (let i = 0; i < count; i += 1) {
-    const name = `w${String(i).padStart(4, '0')}.bin`;
-    const data = randomBytes(bytes);
-    fs.writeFileSync(path.join(dir, name), data);
-    files.set(name, sha256(data));
-  }
+  const files = makeRandomFiles(dir, count, bytes);
   const linkFx = { ...fx, smallDir: dir, smallFiles: files };
   const payload = count * bytes;
   const counted = (run: (prefix: string) => Promise<Timing>) => async (prefix: string): Promise<LinkTiming> => {
@@ -272,14 +265,7 @@ export const s3Bench: Bench = async ({ quick }) => {
     const bigFile = path.join(temp.dir, 'big.bin');
     makeStampedFile(bigFile, bigSize);
     const smallDir = path.join(temp.dir, 'small');
-    fs.mkdirSync(smallDir);
-    const smallFiles = new Map<string, string>();
-    for (let i = 0; i < smallCount; i += 1) {
-      const name = `f${String(i).padStart(4, '0')}.bin`;
-      const data = randomBytes(SMALL_BYTES);
-      fs.writeFileSync(path.join(smallDir, name), data);
-      smallFiles.set(name, sha256(data));
-    }
+    const smallFiles = makeRandomFiles(smallDir, smallCount, SMALL_BYTES);
     const fx: Fixture = { root: temp.dir, ceph, s3, bucket: await createTestBucket(s3), TaskMaster: await loadTaskMaster('dist'), bigFile, bigSize, bigSha: await sha256File(bigFile), smallDir, smallFiles };
     const bigName = path.basename(bigFile);
     const bigExpected = () => new Map([[bigName, { size: bigSize, sha: fx.bigSha }]]);

@@ -22,13 +22,13 @@
  * Needs root, /usr/sbin/sshd, ssh-keygen, sftp and rclone (Debian: openssh-server openssh-client rclone).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { isSpareName } from '../src/transports/sftpPipeline.js';
 import { startSshd, sshdUnavailable, type SshdServer } from '../test/helpers/sshd.js';
-import { fmt, goalAtLeastRow, makeStampedFile, runTool, sha256File, loadAverage, loadTaskMaster, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
+import { fmt, goalAtLeastRow, makeRandomFiles, makeStampedFile, runTool, sha256File, loadAverage, loadTaskMaster, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -51,18 +51,6 @@ interface Fixture {
 }
 
 // ---- fixtures ------------------------------------------------------------------------------
-
-function makeSmallFiles(dir: string, count: number): Map<string, string> {
-  fs.mkdirSync(dir, { recursive: true });
-  const files = new Map<string, string>();
-  for (let i = 0; i < count; i += 1) {
-    const name = `f${String(i).padStart(4, '0')}.bin`;
-    const data = randomBytes(SMALL_BYTES);
-    fs.writeFileSync(path.join(dir, name), data);
-    files.set(name, sha256(data));
-  }
-  return files;
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -206,7 +194,7 @@ export const sftpBench: Bench = async ({ quick }) => {
     const bigFile = path.join(temp.dir, 'big.bin');
     makeStampedFile(bigFile, bigSize);
     const smallDir = path.join(temp.dir, 'small');
-    const smallFiles = makeSmallFiles(smallDir, smallCount);
+    const smallFiles = makeRandomFiles(smallDir, smallCount, SMALL_BYTES);
     const remoteRoot = path.join(temp.dir, 'remote');
     fs.mkdirSync(remoteRoot);
     let serial = 0;
