@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PushtaskConfig, TaskMaster as TaskMasterClass, UploadedEvent } from '../src/index.js';
 import { isAlive } from '../src/shared/processes.js';
+import type { Transport } from '../src/transports/types.js';
 
 export interface BenchOptions {
   /** Shorter windows and fewer samples: a smoke run, not numbers to quote. */
@@ -265,6 +266,29 @@ export function cpuTicks(pid: number): number {
 }
 
 /**
+ * CPU of this process's children that have ended and been waited for (utime + stime of the
+ * dead, /proc/self/stat fields 16 and 17): a baseline tool's CPU, as the difference around its run.
+ */
+export function childrenCpuSeconds(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / clkTck();
+}
+
+/** CPU seconds of a set of processes (all their threads), e.g. a server's daemons. */
+export function cpuSecondsOf(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      total += cpuNs(pid);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total / 1e9;
+}
+
+/**
  * Run time of all of a process's threads in ns, from /proc/<pid>/task/<tid>/schedstat: precise,
  * unlike the clock ticks of /proc/<pid>/stat (10 ms each). Threads that ended are not counted.
  */
@@ -416,6 +440,8 @@ export interface Timing {
   notes?: string;
   /** pushtask (a): the transport's share (the `uploaded` event's ms). */
   uploadSeconds?: number;
+  /** CPU the tool used, all its threads: a baseline's process, or pushtask's subtask plus this process. */
+  clientCpuSeconds?: number;
 }
 
 /** What the big-file runs need of a bench's fixture. */
@@ -516,6 +542,7 @@ export async function timeDropFolder(fx: SmallFilesFixture, configFor: ConfigFor
         (atStart ? `start() ${fmt((started - t0) / 1000)} s, ` : '') +
         `first upload at ${fmt((first - t0) / 1000)} s; per-file upload median ${fmt(perFile.median)} ms (p90 ${fmt(perFile.p90)}); subtask CPU ${fmt(subtaskCpu)} s, bench process (master) ${fmt(masterCpu)} s` +
         (failures.length ? `; ${failures.length} failed tries (${failures[0]})` : ''),
+      clientCpuSeconds: subtaskCpu + masterCpu,
     };
   } finally {
     master.off('uploaded', onUploaded);
@@ -525,25 +552,60 @@ export async function timeDropFolder(fx: SmallFilesFixture, configFor: ConfigFor
 }
 
 /**
- * (a) The configured transport alone (the compiled build's, with the config defaults) uploading
- * the fixture itself, as the baseline tools do: the same work minus the agent and its spool
- * snapshot, so the two pushtask rows split a gap into transport and snapshot.
+ * The configured transport of the compiled build (with the config defaults) on its own, without
+ * the agent and its spool: `lanes` connected transports, closed after `work` and the folder removed.
  */
-export async function timeTransportAlone(fx: BigFileFixture, configFor: ConfigFor): Promise<Timing> {
+async function withTransportLanes<T>(root: string, configFor: ConfigFor, lanes: number, work: (transports: Transport[], signal: AbortSignal) => Promise<T>): Promise<T> {
   const { resolveConfig } = await loadCompiled<typeof import('../src/config/index.js')>('config/index.js');
   const { loadTransport } = await loadCompiled<typeof import('../src/transports/index.js')>('transports/index.js');
   const { silentLogger } = await loadCompiled<typeof import('../src/shared/logger.js')>('shared/logger.js');
-  const work = fs.mkdtempSync(path.join(fx.root, 'pushtask-transport-'));
-  const config = resolveConfig({ watch: [{ file: path.join(work, 'unused.csv') }], ...configFor(work) }, { cwd: work });
+  const dir = fs.mkdtempSync(path.join(root, 'pushtask-transport-'));
+  const config = resolveConfig({ watch: [{ file: path.join(dir, 'unused.csv') }], ...configFor(dir) }, { cwd: dir });
   const signal = new AbortController().signal;
-  const t0 = process.hrtime.bigint();
-  const transport = (await loadTransport(config.transport, { logger: silentLogger(), stateDir: work }))();
+  const make = await loadTransport(config.transport, { logger: silentLogger(), stateDir: dir });
+  const transports = Array.from({ length: lanes }, () => make());
   try {
-    await transport.connect(signal);
-    await transport.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
-    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return await work(transports, signal);
   } finally {
-    await transport.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    await Promise.all(transports.map((transport) => transport.close()));
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * (a) The configured transport alone uploading the fixture itself, as the baseline tools do: the
+ * same work minus the agent and its spool snapshot, so the two pushtask rows split a gap into
+ * transport and snapshot.
+ */
+export async function timeTransportAlone(fx: BigFileFixture, configFor: ConfigFor): Promise<Timing> {
+  const t0 = process.hrtime.bigint();
+  return withTransportLanes(fx.root, configFor, 1, async ([transport], signal) => {
+    await transport!.connect(signal);
+    await transport!.upload({ localPath: fx.bigFile, remotePath: path.basename(fx.bigFile), mtime: new Date(), signal });
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  });
+}
+
+/**
+ * (b) The configured transport alone, `lanes` of it taking the fixture's small files in turn
+ * straight from their folder, as `rclone copy` does: what the agent's work per file (drop folder,
+ * sidecar, spool snapshot, bookkeeping) adds is the difference to the drop-folder rows.
+ */
+export async function timeTransportFiles(fx: SmallFilesFixture, configFor: ConfigFor, lanes: number): Promise<Timing> {
+  const names = [...fx.smallFiles.keys()];
+  const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  return withTransportLanes(fx.root, configFor, lanes, async (transports, signal) => {
+    let next = 0;
+    await Promise.all(
+      transports.map(async (transport) => {
+        await transport.connect(signal);
+        for (let name = names[next++]; name !== undefined; name = names[next++]) {
+          await transport.upload({ localPath: path.join(fx.smallDir, name), remotePath: name, mtime: new Date(), signal });
+        }
+      }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  });
 }

@@ -8,7 +8,9 @@
  *       row, the transport alone uploading the fixture;
  *   (b) 1,000 files of 100 KiB: files/s, pushtask as a drop folder holding them at start() (timed
  *       from start()), and moved at once into the drop folder of a running agent (stableMs 200,
- *       timed from the move, as bench/sftp.ts's live drop);
+ *       timed from the move, as bench/sftp.ts's live drop); and the transport alone, 4 lanes
+ *       taking the files straight from their folder as rclone does. With the CPU per file of each
+ *       tool and of Ceph's daemons: here they share two cores, so CPU per file sets the pace;
  *   (c) append mode through a TCP proxy: bytes on the wire for N appends to a 6 MiB object, vs the
  *       bytes appended;
  *   (d) 200 files of 100 KiB, and 200 of 8 KiB, over a field link (WAN_LINK through
@@ -30,7 +32,7 @@ import type { TaskMaster as TaskMasterClass } from '../src/index.js';
 import { cephUnavailable, startCeph, type CephCluster } from '../test/helpers/ceph.js';
 import { createTestBucket, testS3Client } from '../test/helpers/s3.js';
 import { startTcpProxy, type LinkShape } from '../test/helpers/tcpProxy.js';
-import { fmt, goalAtLeastRow, loadAverage, makeRandomFiles, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, type Bench, type Row, type Timing } from './lib.js';
+import { childrenCpuSeconds, cpuSecondsOf, fmt, goalAtLeastRow, loadAverage, makeRandomFiles, makeStampedFile, runTool, sha256File, loadTaskMaster, nextUpload, summarize, tempDir, timeBigFileNotified, timeDropFolder, timeTransportAlone, timeTransportFiles, type Bench, type Row, type Timing } from './lib.js';
 
 const MiB = 1024 * 1024;
 const SMALL_BYTES = 100 * 1024;
@@ -106,8 +108,9 @@ async function rcloneCopy(fx: Fixture, source: string, prefix: string, endpoint 
   // plain HTTP anyway): "LoadCustomCABundleError: … unsupported transport".
   delete env.AWS_CA_BUNDLE;
   const t0 = process.hrtime.bigint();
+  const cpu0 = childrenCpuSeconds();
   await runTool('rclone', ['copy', '-q', source, `ceph:${fx.bucket}/${prefix.replace(/\/$/, '')}`], env);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, clientCpuSeconds: childrenCpuSeconds() - cpu0 };
 }
 
 function transportConfig(fx: Fixture, prefix: string, endpoint = fx.ceph.endpoint) {
@@ -129,8 +132,18 @@ interface Measurement {
   label: string;
   run: (prefix: string) => Promise<Timing>;
   expected: () => Map<string, { size: number; sha: string }>;
-  results: Timing[];
+  results: CpuTiming[];
   invalid: string[];
+}
+
+/**
+ * A run with the CPU both sides used: on one machine the S3 server (Ceph's daemons) and the tool
+ * share the cores, so a tool's CPU per file decides its pace as much as its round trips do.
+ */
+interface CpuTiming extends Timing {
+  serverCpuSeconds: number;
+  /** (d) only: see LinkTiming. */
+  wire?: number;
 }
 
 async function measureRounds(measurements: Measurement[], rounds: number, fx: Fixture, describe: (t: Timing) => string): Promise<void> {
@@ -142,10 +155,13 @@ async function measureRounds(measurements: Measurement[], rounds: number, fx: Fi
       execFileSync('sync');
       const load = loadAverage().split(' ')[0];
       try {
+        const server0 = cpuSecondsOf(fx.ceph.pids());
         const timing = await m.run(prefix);
+        const serverCpuSeconds = cpuSecondsOf(fx.ceph.pids()) - server0;
         await verify(fx, prefix, m.expected());
-        m.results.push(timing);
-        console.log(`    round ${round}  ${m.label.padEnd(22)} ${describe(timing)}${timing.notes ? `  (${timing.notes})` : ''}  [load ${load}]`);
+        m.results.push({ ...timing, serverCpuSeconds });
+        const cpu = `CPU: ${timing.clientCpuSeconds === undefined ? '' : `tool ${fmt(timing.clientCpuSeconds)} s, `}Ceph ${fmt(serverCpuSeconds)} s`;
+        console.log(`    round ${round}  ${m.label.padEnd(22)} ${describe(timing)}  (${timing.notes ? `${timing.notes}; ` : ''}${cpu})  [load ${load}]`);
       } catch (error) {
         m.invalid.push((error as Error).message);
         console.log(`    round ${round}  ${m.label.padEnd(22)} INVALID, not counted: ${(error as Error).message}`);
@@ -194,6 +210,7 @@ async function appendWire(fx: Fixture, appends: number, chunk: number): Promise<
 const median = (values: number[]) => summarize(values).median;
 
 /** A run over the link, with the bytes both ways per byte of payload. */
+/** (d): bytes on the wire per byte of payload. */
 type LinkTiming = Timing & { wire: number };
 
 /**
@@ -209,7 +226,8 @@ async function overLink(fx: Fixture, count: number, bytes: number, rounds: numbe
   const payload = count * bytes;
   const counted = (run: (prefix: string) => Promise<Timing>) => async (prefix: string): Promise<LinkTiming> => {
     proxy.resetCounters();
-    const timing = await run(prefix);
+    // The proxy runs in this process, whose CPU timeDropFolder charges to pushtask: not counted here.
+    const { clientCpuSeconds: _withProxy, ...timing } = await run(prefix);
     const wire = (proxy.bytesUp + proxy.bytesDown) / payload;
     return { ...timing, wire, notes: `${timing.notes ? `${timing.notes}; ` : ''}wire ${fmt(wire, 3)}× payload` };
   };
@@ -232,7 +250,7 @@ async function overLink(fx: Fixture, count: number, bytes: number, rounds: numbe
   }
   const bench = `s3/${count}x${bytes / 1024}KiB over ${2 * WAN_LINK.latencyMs!} ms, ${fmt((WAN_LINK.upBytesPerSecond! * 8) / 1e6)} Mbit/s`;
   const rate = (m: Measurement) => median(m.results.map((t) => count / t.seconds));
-  const wire = (m: Measurement) => median(m.results.map((t) => (t as LinkTiming).wire));
+  const wire = (m: Measurement) => median(m.results.map((t) => t.wire!));
   return [
     { bench, metric: 'rclone copy', value: rate(rclone), unit: 'files/s' },
     { bench, metric: 'pushtask transfers 4', value: rate(backlog), unit: 'files/s' },
@@ -289,6 +307,7 @@ export const s3Bench: Bench = async ({ quick }) => {
       { label: 'rclone copy', run: (prefix) => rcloneCopy(fx, smallDir, prefix), expected: smallExpected, results: [], invalid: [] },
       { label: 'pushtask transfers 4', run: (prefix) => timeDropFolder(fx, dropConfig(prefix), { atStart: true, stableMs: 0 }), expected: smallExpected, results: [], invalid: [] },
       { label: 'pushtask live drop stableMs 200', run: (prefix) => timeDropFolder(fx, dropConfig(prefix), { atStart: false, stableMs: 200 }), expected: smallExpected, results: [], invalid: [] },
+      { label: 'pushtask transport ×4', run: (prefix) => timeTransportFiles(fx, (work) => masterConfig(fx, work, prefix), 4), expected: smallExpected, results: [], invalid: [] },
     ];
     await measureRounds(small, rounds, fx, (t) => `${fmt(t.seconds)} s  ${fmt(smallCount / t.seconds)} files/s`);
 
@@ -318,13 +337,19 @@ export const s3Bench: Bench = async ({ quick }) => {
     );
     const caseB = `s3/${smallCount}x100KiB`;
     const filesPerSec = (m: Measurement) => median(m.results.map((t) => smallCount / t.seconds));
-    const [rcloneSmall, pushSmall, pushLive] = small as [Measurement, Measurement, Measurement];
+    const [rcloneSmall, pushSmall, pushLive, transportSmall] = small as [Measurement, Measurement, Measurement, Measurement];
+    const msPerFile = (m: Measurement, side: (t: CpuTiming) => number | undefined) => median(m.results.map((t) => ((side(t) ?? Number.NaN) * 1000) / smallCount));
     rows.push(
       { bench: caseB, metric: 'rclone copy', value: filesPerSec(rcloneSmall), unit: 'files/s' },
       { bench: caseB, metric: 'pushtask transfers 4', value: filesPerSec(pushSmall), unit: 'files/s' },
       goalAtLeastRow(caseB, 'pushtask / rclone', filesPerSec(pushSmall) / filesPerSec(rcloneSmall), '×', 1),
       { bench: caseB, metric: 'pushtask live drop stableMs 200', value: filesPerSec(pushLive), unit: 'files/s' },
       { bench: caseB, metric: 'live drop / rclone', value: filesPerSec(pushLive) / filesPerSec(rcloneSmall), unit: '×' },
+      { bench: caseB, metric: 'pushtask transport ×4 (no agent)', value: filesPerSec(transportSmall), unit: 'files/s' },
+      { bench: caseB, metric: 'transport ×4 / rclone', value: filesPerSec(transportSmall) / filesPerSec(rcloneSmall), unit: '×' },
+      ...[rcloneSmall, pushSmall, transportSmall].map((m) => ({ bench: caseB, metric: `CPU per file: ${m.label}`, value: msPerFile(m, (t) => t.clientCpuSeconds), unit: 'ms' })),
+      { bench: caseB, metric: 'CPU per file: Ceph, serving rclone', value: msPerFile(rcloneSmall, (t) => t.serverCpuSeconds), unit: 'ms' },
+      { bench: caseB, metric: 'CPU per file: Ceph, serving pushtask', value: msPerFile(pushSmall, (t) => t.serverCpuSeconds), unit: 'ms' },
     );
     const caseC = `s3/append ${appends}×${chunk / 1024}KiB`;
     rows.push(

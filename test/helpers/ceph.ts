@@ -41,6 +41,8 @@ export interface CephCluster {
   secretAccessKey: string;
   /** The cluster's temp folder (config, logs, pid files). */
   dir: string;
+  /** The daemons' process ids (monitor, manager, OSD, radosgw): what the bench charges to the server. */
+  pids(): number[];
   /** Runs `radosgw-admin` against this cluster; returns stdout. */
   admin(args: string[]): Promise<string>;
   /** radosgw's log so far, for failure messages. */
@@ -202,6 +204,7 @@ function clusterHandle(info: ClusterInfo, stop?: () => Promise<void>): CephClust
     accessKeyId: info.accessKeyId,
     secretAccessKey: info.secretAccessKey,
     dir: info.dir,
+    pids: () => daemonPids(info),
     admin: async (args) => (await run('/usr/bin/radosgw-admin', ['--cluster', info.cluster, '-c', conf, ...args], { timeout: 60_000, maxBuffer: 64 * 1024 ** 2 })).stdout,
     log: () => readTail(path.join(info.dir, 'log', `${info.cluster}-client.rgw.gw.log`)),
     stop: () =>
@@ -223,8 +226,8 @@ function readTail(file: string, bytes = 4000): string {
   }
 }
 
-/** SIGKILL to every daemon named in the pid files: memstore keeps nothing worth a clean shutdown. */
-async function killDaemons(info: ClusterInfo): Promise<void> {
+/** The pids in the cluster's pid files. */
+function daemonPids(info: ClusterInfo): number[] {
   const runDir = path.join(info.dir, 'run');
   const pids: number[] = [];
   for (const name of fs.existsSync(runDir) ? fs.readdirSync(runDir) : []) {
@@ -232,6 +235,12 @@ async function killDaemons(info: ClusterInfo): Promise<void> {
     const pid = Number(fs.readFileSync(path.join(runDir, name), 'utf8').trim());
     if (Number.isInteger(pid) && pid > 1) pids.push(pid);
   }
+  return pids;
+}
+
+/** SIGKILL to every daemon named in the pid files: memstore keeps nothing worth a clean shutdown. */
+async function killDaemons(info: ClusterInfo): Promise<void> {
+  const pids = daemonPids(info);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
