@@ -142,7 +142,7 @@ interface Measurement {
  */
 interface CpuTiming extends Timing {
   serverCpuSeconds: number;
-  /** (d) only: see LinkTiming. */
+  /** (d) only: bytes on the wire per byte of payload (LinkTiming). */
   wire?: number;
 }
 
@@ -210,7 +210,6 @@ async function appendWire(fx: Fixture, appends: number, chunk: number): Promise<
 const median = (values: number[]) => summarize(values).median;
 
 /** A run over the link, with the bytes both ways per byte of payload. */
-/** (d): bytes on the wire per byte of payload. */
 type LinkTiming = Timing & { wire: number };
 
 /**
