@@ -13,7 +13,7 @@ import type { AgentStatus } from '../../src/subtask/status.js';
 import { fingerprintOf } from '../../src/transports/sshHostKeys.js';
 import { runCli, startCli, type CliRun, type RunningCli } from './cli.js';
 import { startSlowLink, type SlowLink } from './slowLink.js';
-import { createWorkspace, type Workspace } from './workspace.js';
+import { createWorkspace, sha256IfPresent, type Workspace } from './workspace.js';
 
 export const PASSWORD = 'watch-test-Pa55word';
 const HOST_KEY = generateHostKey();
@@ -96,11 +96,16 @@ export class WatchFixture {
     return this.ws.path('drop', name);
   }
 
-  /** Hashes of every file below `dir` (the spool's snapshots among them, whatever they are called). */
+  /**
+   * Hashes of every file below `dir` (the spool's snapshots among them, whatever they are called).
+   * A running agent's temporary files (status.json's atomic writes) may be renamed away between
+   * the listing and the read: those are skipped, not an error.
+   */
   hashesBelow(dir: string): Set<string> {
     const hashes = new Set<string>();
     for (const entry of fs.readdirSync(this.ws.path(dir), { recursive: true, withFileTypes: true })) {
-      if (entry.isFile()) hashes.add(sha256(fs.readFileSync(path.join(entry.parentPath, entry.name))));
+      const hash = entry.isFile() ? sha256IfPresent(path.join(entry.parentPath, entry.name)) : undefined;
+      if (hash !== undefined) hashes.add(hash);
     }
     return hashes;
   }

@@ -58,18 +58,24 @@ export function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+/** The file's sha256, or undefined when it does not exist (any other error is thrown). */
+export function sha256IfPresent(file: string): string | undefined {
+  try {
+    return sha256(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /**
  * False while either file is missing, including one that vanishes between the check and the read:
  * a server that replaces a file by remove + rename (rclone's `serve sftp`, even behind
  * posix-rename) has it gone for a moment, and a poll that lands there must poll again, not throw.
  */
 export function sameBytes(a: string, b: string): boolean {
-  try {
-    return sha256(a) === sha256(b);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
+  const hashA = sha256IfPresent(a);
+  return hashA !== undefined && hashA === sha256IfPresent(b);
 }
 
 /** Polls `condition` every 20 ms until true; fails with `what` after `timeoutMs`. */
